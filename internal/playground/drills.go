@@ -1,0 +1,181 @@
+package playground
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"atoll.dev/atoll/client"
+)
+
+// MachineStatus is one row of Status.
+type MachineStatus struct {
+	Name  string `json:"name"`
+	ID    string `json:"id"`
+	IP    string `json:"ip"`
+	Role  string `json:"role"`
+	State string `json:"state"`
+	// Detail says why a machine is not healthy.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Machine states in Status.
+const (
+	StateHealthy     = "healthy"
+	StateUnhealthy   = "unhealthy"
+	StateStopped     = "stopped"
+	StatePartitioned = "partitioned"
+)
+
+// Status asks every machine's daemon how it is, in parallel.
+func (c *Cluster) Status(ctx context.Context) []MachineStatus {
+	out := make([]MachineStatus, len(c.Machines))
+	done := make(chan struct{}, len(c.Machines))
+	for i, m := range c.Machines {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			st := MachineStatus{Name: m.Name, IP: m.IP, Role: "-", ID: "-"}
+			if !alive(m.PID) {
+				st.State = StateStopped
+				out[i] = st
+				return
+			}
+			reqCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			local := client.Local{RunDir: m.RunDir}
+			info, err := local.Machine(reqCtx)
+			if err != nil {
+				st.State, st.Detail = StateUnhealthy, err.Error()
+				out[i] = st
+				return
+			}
+			st.ID, st.Role = info.ID, info.Store.Role
+			if info.Store.IsLeader {
+				st.Role += " (leader)"
+			}
+			switch {
+			case m.Partitioned:
+				st.State = StatePartitioned
+			case info.Store.Healthy:
+				st.State = StateHealthy
+			default:
+				st.State, st.Detail = StateUnhealthy, info.Store.Error
+			}
+			out[i] = st
+		}()
+	}
+	for range c.Machines {
+		<-done
+	}
+	return out
+}
+
+// Exec runs argv inside machine's network namespace with its daemon's run
+// directory in ATOLL_RUN_DIR, so `atoll` commands there talk to that
+// machine's daemon. It returns argv's exit status as the error.
+func (c *Cluster) Exec(ctx context.Context, machine string, argv []string, stdin *os.File, stdout, stderr *os.File) error {
+	m, err := c.Machine(machine)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return ErrNeedRoot
+	}
+	if len(argv) == 0 {
+		return fmt.Errorf("playground: exec on %s: no command given", machine)
+	}
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", m.NetNS}, argv...)...)
+	cmd.Env = append(os.Environ(), "ATOLL_RUN_DIR="+m.RunDir)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	return cmd.Run()
+}
+
+// Stop sends sig (SIGTERM for a clean stop, SIGKILL for a crash drill) to
+// the machine's daemon and waits for it to exit.
+func (c *Cluster) Stop(opts Options, machine string, sig syscall.Signal) error {
+	if os.Geteuid() != 0 {
+		return ErrNeedRoot
+	}
+	m, err := c.Machine(machine)
+	if err != nil {
+		return err
+	}
+	binary, err := opts.binary()
+	if err != nil {
+		return err
+	}
+	if alive(m.PID) && isAtoll(m.PID, binary) {
+		terminate([]int{m.PID}, sig, 15*time.Second)
+	}
+	m.PID = 0
+	return c.save()
+}
+
+// Start starts a stopped machine's daemon again.
+func (c *Cluster) Start(opts Options, machine string) error {
+	if os.Geteuid() != 0 {
+		return ErrNeedRoot
+	}
+	m, err := c.Machine(machine)
+	if err != nil {
+		return err
+	}
+	if alive(m.PID) {
+		return fmt.Errorf("playground: machine %s runs already (pid %d)", machine, m.PID)
+	}
+	binary, err := opts.binary()
+	if err != nil {
+		return err
+	}
+	if err := c.startMachine(m, binary); err != nil {
+		return err
+	}
+	return c.save()
+}
+
+// Partition cuts the machine off the network: its host-side link goes
+// down, so it reaches no other machine and none reaches it. Its own
+// loopback still works, so commands run by Exec reach its daemon.
+func (c *Cluster) Partition(machine string) error {
+	if os.Geteuid() != 0 {
+		return ErrNeedRoot
+	}
+	m, err := c.Machine(machine)
+	if err != nil {
+		return err
+	}
+	if err := ip("link", "set", m.HostLink, "down"); err != nil {
+		return fmt.Errorf("playground: partition %s: %w", machine, err)
+	}
+	m.Partitioned = true
+	return c.save()
+}
+
+// Heal ends every partition.
+func (c *Cluster) Heal() error {
+	if os.Geteuid() != 0 {
+		return ErrNeedRoot
+	}
+	for i := range c.Machines {
+		m := &c.Machines[i]
+		if err := ip("link", "set", m.HostLink, "up"); err != nil {
+			return fmt.Errorf("playground: heal %s: %w", m.Name, err)
+		}
+		m.Partitioned = false
+	}
+	return c.save()
+}
+
+// Env returns the environment that points the real etcdctl at the
+// cluster's store, as name/value pairs in a stable order.
+func (c *Cluster) Env() [][2]string {
+	env := [][2]string{{"ETCDCTL_API", "3"}, {"ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ",")}}
+	if tls := c.ClientTLS(); tls != nil {
+		env = append(env, [2]string{"ETCDCTL_CACERT", tls.CA}, [2]string{"ETCDCTL_CERT", tls.Cert}, [2]string{"ETCDCTL_KEY", tls.Key})
+	}
+	return env
+}
