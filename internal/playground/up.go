@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
 	"atoll.dev/atoll/internal/discovery"
 	"atoll.dev/atoll/internal/node/config"
@@ -35,6 +36,10 @@ type UpOptions struct {
 	// (default one minute).
 	Wait time.Duration
 }
+
+// maxSocketPath is the size of sun_path in struct sockaddr_un, terminator
+// included.
+const maxSocketPath = 108
 
 // maxMachines keeps machine addresses within the /24 (.11 to .250).
 const maxMachines = 240
@@ -137,6 +142,9 @@ func create(opts Options, up UpOptions) (*Cluster, error) {
 			Log:      filepath.Join(mdir, "node.log"),
 			Member:   !up.Discovery && i <= up.Members,
 		})
+	}
+	if socket := filepath.Join(c.Machines[len(c.Machines)-1].RunDir, api.SocketName); len(socket) >= maxSocketPath {
+		return nil, fmt.Errorf("playground: directory %s is too deep: a machine's socket path %s would exceed the %d bytes a unix socket allows; choose a shorter --dir", opts.dir(), socket, maxSocketPath-1)
 	}
 	if err := c.save(); err != nil {
 		return nil, err

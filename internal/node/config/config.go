@@ -26,6 +26,10 @@
 //	  heartbeat-interval: 100ms
 //	  election-timeout: 1s
 //
+// A null value, an empty list and an empty mapping count as absent. Numbers
+// and booleans are taken as their text where a string is wanted. Comments,
+// anchors, aliases and merge keys (<<) work as YAML defines them.
+//
 // Reading is lenient about keys and strict about values. A key this package
 // does not know is a warning, with a suggestion when it looks like a typo,
 // so that a newer file still starts an older daemon. A bad value, a value of
