@@ -14,8 +14,10 @@ TEST_PACKAGES := iproute2 etcd-client etcd-server
 
 .PHONY: build demo test test-deps lint bench clean
 
+# Static and without cgo: one file that runs on any Linux machine, and one
+# whose read-only pages the daemon may release after start-up.
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/atoll
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/atoll
 
 demo: build
 	./scripts/demo.sh $(BIN)
@@ -40,7 +42,7 @@ test: test-deps lint
 	$(GO) test -count=1 -timeout 40m ./...
 
 bench: build
-	./bench/run.sh $(BIN)
+	go run ./bench -atoll $(BIN)
 
 clean:
 	rm -rf bin

@@ -48,6 +48,8 @@ type System struct {
 	sup   *supervisor
 	store *storePart
 	api   *apiPart
+
+	startupOnce sync.Once
 }
 
 // Start loads the config, establishes the machine's identity and starts
@@ -204,6 +206,16 @@ func (s *System) config() config.Config {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cfg
+}
+
+// startupDone is called when the store first serves; it gives back the
+// memory that only start-up needed.
+func (s *System) startupDone() {
+	s.startupOnce.Do(func() {
+		if err := releaseStartupMemory(); err != nil {
+			s.log.Warn("could not release start-up memory", "err", err)
+		}
+	})
 }
 
 // MachineID is the machine's persistent ID.

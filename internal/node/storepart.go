@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -192,6 +193,7 @@ func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions, pro
 	if promoteVia != nil {
 		defer promoteVia.Close()
 	}
+	tuneGCForMember()
 	m, err := store.StartMember(opts)
 	if err != nil {
 		return err
@@ -219,6 +221,7 @@ func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions, pro
 		case <-ready:
 			ready = nil
 			p.log().Info("store member ready", "id", strconv.FormatUint(m.ID(), 16), "learner", m.IsLearner())
+			p.sys.startupDone()
 			if promoteVia != nil && m.IsLearner() {
 				go func() { promoted <- store.Promote(ctx, promoteVia, m.ID(), time.Second) }()
 			}
@@ -231,6 +234,19 @@ func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions, pro
 	}
 }
 
+// memberGCPercent lets a member's heap grow to three times its live data
+// between collections instead of twice: under a heavy write load that buys
+// about 5% more puts per second on two cores for about a third more peak
+// heap. A client has no such load and keeps Go's default, and so does
+// any daemon whose operator set GOGC.
+const memberGCPercent = 200
+
+func tuneGCForMember() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(memberGCPercent)
+	}
+}
+
 func (p *storePart) runClient(ctx context.Context, endpoints []string) error {
 	if len(endpoints) == 0 {
 		return errors.New("store client has no endpoints")
@@ -240,6 +256,7 @@ func (p *storePart) runClient(ctx context.Context, endpoints []string) error {
 		return err
 	}
 	p.setStatus(nil, cli, api.RoleClient, endpoints)
+	p.sys.startupDone()
 	defer func() {
 		p.setStatus(nil, nil, api.RoleClient, endpoints)
 		cli.Close()

@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 		}
 		atollBinary = filepath.Join(dir, "atoll")
 		build := exec.Command("go", "build", "-o", atollBinary, "atoll.dev/atoll/cmd/atoll")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build atoll:", err)
