@@ -42,9 +42,16 @@ func (m *Member) Leave(ctx context.Context) (remaining []string, err error) {
 			return nil, fmt.Errorf("store: leave %x: move leadership to %x: %w", id, transferee, err)
 		}
 	}
+	// Ask a member that stays: the leaving one stops as soon as its removal
+	// applies, possibly before it has answered.
+	others, err := Dial(ClientOptions{Endpoints: remaining, TLS: m.opts.TLS})
+	if err != nil {
+		return nil, fmt.Errorf("store: leave %x: %w", id, err)
+	}
+	defer others.Close()
 	for {
-		_, err := cli.MemberRemove(ctx, id)
-		if err == nil {
+		_, err := others.MemberRemove(ctx, id)
+		if err == nil || errors.Is(err, rpctypes.ErrMemberNotFound) {
 			return remaining, nil
 		}
 		// etcd refuses to remove a voter until the members that stay have
