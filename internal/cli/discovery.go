@@ -39,7 +39,9 @@ func newDiscoveryCmd(g *globals) *cobra.Command {
 			log.Info("discovery service listening", "addr", l.Addr().String(), "data-dir", dataDir)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+			// Long polls end with ctx, so shutting down does not wait for them.
+			httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+				BaseContext: func(net.Listener) context.Context { return ctx }}
 			go func() {
 				<-ctx.Done()
 				shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
