@@ -17,6 +17,7 @@ import (
 
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
+	"atoll.dev/atoll/internal/node/config"
 	"atoll.dev/atoll/internal/store"
 )
 
@@ -520,4 +521,61 @@ func TestNeedsRoot(t *testing.T) {
 	if err := Down(Options{Dir: t.TempDir()}, "default"); !errors.Is(err, ErrNeedRoot) {
 		t.Errorf("Down without root = %v, want ErrNeedRoot", err)
 	}
+}
+
+// An operator turns a client machine into a store member: stop it, give it
+// store.join, start it; it joins as a learner, catches up and is promoted.
+func TestClientMachineJoinsAsMember(t *testing.T) {
+	c, opts := upCluster(t, UpOptions{Machines: 4, Members: 3})
+	cli := dialMachines(t, c, "m1", "m2", "m3")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "/before-join", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(opts, "m4", syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	m4, _ := c.Machine("m4")
+	cfg, _, err := config.Load(m4.configFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store.Role = config.RoleMember
+	cfg.Store.Join = cfg.Store.Endpoints
+	cfg.Store.Endpoints = nil
+	data, err := config.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m4.configFile(), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(opts, "m4"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "m4 promoted to a voting member", func(ctx context.Context) error {
+		list, err := cli.MemberList(ctx)
+		if err != nil {
+			return err
+		}
+		voters := 0
+		for _, m := range list.Members {
+			if !m.IsLearner && m.Name != "" {
+				voters++
+			}
+		}
+		if voters != 4 {
+			return fmt.Errorf("%d voting members, want 4", voters)
+		}
+		return nil
+	})
+	joined := dialMachines(t, c, "m4")
+	eventually(t, "m4 serves the data written before it joined", func(ctx context.Context) error {
+		v, err := getValue(ctx, joined, "/before-join")
+		if err == nil && v != "kept" {
+			err = fmt.Errorf("got %q", v)
+		}
+		return err
+	})
 }

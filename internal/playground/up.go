@@ -16,6 +16,7 @@ import (
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
 	"atoll.dev/atoll/internal/discovery"
+	"atoll.dev/atoll/internal/fsutil"
 	"atoll.dev/atoll/internal/node/config"
 	"atoll.dev/atoll/internal/pki"
 )
@@ -275,7 +276,7 @@ func (c *Cluster) writeConfigs() error {
 				return fmt.Errorf("playground: %w", err)
 			}
 		}
-		if err := os.WriteFile(m.configFile(), data, 0o644); err != nil {
+		if err := fsutil.WriteFileAtomic(m.configFile(), data, 0o644); err != nil {
 			return fmt.Errorf("playground: %w", err)
 		}
 	}
