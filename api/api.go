@@ -63,7 +63,11 @@ type StoreStatus struct {
 	Endpoints []string `json:"endpoints,omitempty"`
 	// TLSDir holds ca.crt, node.crt and node.key when the store uses TLS.
 	TLSDir string `json:"tlsDir,omitempty"`
-	Error  string `json:"error,omitempty"`
+	// Alarms are the cluster's raised alarms, e.g. "NOSPACE on 8e9e05c52164694d"
+	// when a member's database reached its quota: writes fail until an
+	// operator compacts, defragments and disarms.
+	Alarms []string `json:"alarms,omitempty"`
+	Error  string   `json:"error,omitempty"`
 }
 
 // Machine is GET /v1/machine.

@@ -265,3 +265,27 @@ func TestDiscoveryThreeMembersTwoClients(t *testing.T) {
 		}
 	}
 }
+
+// A full store (its quota reached) refuses writes; health says so and
+// names the alarm, instead of reporting a healthy store.
+func TestFullStoreIsReportedUnhealthy(t *testing.T) {
+	m := startMachine(t, "full", "  quota-backend-bytes: 16MiB\n")
+	m.waitHealthy(t)
+	value := strings.Repeat("x", 1<<20)
+	var err error
+	for i := 0; i < 64 && err == nil; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = m.sys.store.client.Put(ctx, fmt.Sprintf("/fill/%d", i), value)
+		cancel()
+	}
+	if err == nil || !strings.Contains(err.Error(), "database space exceeded") {
+		t.Fatalf("writing 64 MiB into a 16 MiB quota: err = %v, want database space exceeded", err)
+	}
+	h, err := m.local.Health(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Healthy || len(h.Store.Alarms) != 1 || !strings.HasPrefix(h.Store.Alarms[0], "NOSPACE on ") {
+		t.Errorf("health of a full store = healthy %v, alarms %v; want unhealthy with a NOSPACE alarm", h.Healthy, h.Store.Alarms)
+	}
+}

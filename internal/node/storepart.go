@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -313,6 +314,16 @@ func (p *storePart) status(ctx context.Context) api.StoreStatus {
 	}
 	if err := store.Probe(ctx, cli); err != nil {
 		st.Error = err.Error()
+		return st
+	}
+	alarms, err := store.Alarms(ctx, cli)
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	st.Alarms = alarms
+	if len(alarms) > 0 {
+		st.Error = "alarm raised: " + strings.Join(alarms, ", ")
 		return st
 	}
 	st.Healthy = true

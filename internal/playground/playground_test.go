@@ -579,3 +579,51 @@ func TestClientMachineJoinsAsMember(t *testing.T) {
 		return err
 	})
 }
+
+// SIGHUP makes a running daemon read node.yaml again: new metadata shows
+// at once, without a restart (the PID stays).
+func TestSIGHUPReloadsMetadata(t *testing.T) {
+	c, _ := upCluster(t, UpOptions{Machines: 1})
+	m1, _ := c.Machine("m1")
+	cfg, _, err := config.Load(m1.configFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Metadata["disk"] = "ssd"
+	data, err := config.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m1.configFile(), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(m1.PID, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "metadata reloaded", func(ctx context.Context) error {
+		info, err := client.Local{RunDir: m1.RunDir}.Machine(ctx)
+		if err == nil && info.Metadata["disk"] != "ssd" {
+			err = fmt.Errorf("metadata %v", info.Metadata)
+		}
+		return err
+	})
+	if !alive(m1.PID) {
+		t.Error("the daemon exited on SIGHUP")
+	}
+}
+
+// Machines reach each other and the host's bridge, and nothing else: no
+// default route leaves their namespaces.
+func TestMachinesHaveNoRouteOut(t *testing.T) {
+	c, _ := upCluster(t, UpOptions{Machines: 2})
+	for _, m := range c.Machines {
+		out, err := exec.Command("ip", "-n", m.NetNS, "-4", "route", "show").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip route in %s: %v: %s", m.NetNS, err, out)
+		}
+		routes := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(routes) != 1 || !strings.HasPrefix(routes[0], c.Subnet+" ") {
+			t.Errorf("routes in %s = %q, want only the cluster's %s", m.NetNS, out, c.Subnet)
+		}
+	}
+}

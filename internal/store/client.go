@@ -62,3 +62,16 @@ func Probe(ctx context.Context, cli *clientv3.Client) error {
 	}
 	return nil
 }
+
+// Alarms lists the cluster's raised alarms as "NOSPACE on <member id>".
+func Alarms(ctx context.Context, cli *clientv3.Client) ([]string, error) {
+	resp, err := cli.AlarmList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: list alarms: %w", err)
+	}
+	var alarms []string
+	for _, a := range resp.Alarms {
+		alarms = append(alarms, fmt.Sprintf("%s on %x", a.Alarm, a.MemberID))
+	}
+	return alarms, nil
+}
