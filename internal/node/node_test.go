@@ -14,6 +14,8 @@ import (
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
 	"atoll.dev/atoll/internal/discovery"
+	"atoll.dev/atoll/internal/node/config"
+	"atoll.dev/atoll/internal/store"
 	"atoll.dev/atoll/internal/store/storetest"
 )
 
@@ -287,5 +289,66 @@ func TestFullStoreIsReportedUnhealthy(t *testing.T) {
 	}
 	if h.Healthy || len(h.Store.Alarms) != 1 || !strings.HasPrefix(h.Store.Alarms[0], "NOSPACE on ") {
 		t.Errorf("health of a full store = healthy %v, alarms %v; want unhealthy with a NOSPACE alarm", h.Healthy, h.Store.Alarms)
+	}
+}
+
+// A learner whose daemon stopped before its promotion is promoted once the
+// daemon starts again from its data.
+func TestLearnerRestartedBeforePromotionIsPromoted(t *testing.T) {
+	m1 := startMachine(t, "m1", "")
+	m1.waitHealthy(t)
+
+	// Make m2 a learner by hand and stop it before anyone promotes it.
+	m2 := startMachine(t, "m2", fmt.Sprintf("  join: [%s]\n", m1.clientURL()))
+	cfg, _, err := config.Load(m2.paths.ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.stop()
+	os.RemoveAll(m2.paths.StoreDir())
+	list, _ := m1.sys.store.client.MemberList(context.Background())
+	for _, member := range list.Members {
+		if member.Name == "m2" || member.Name == "" {
+			m1.sys.store.client.MemberRemove(context.Background(), member.ID)
+		}
+	}
+	opts, err := MemberOptionsFor(m2.paths, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initial, err := store.Join(context.Background(), m1.sys.store.client, opts.Name, opts.PeerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.InitialCluster, opts.ClusterState, opts.EtcdLog = initial, store.ClusterStateExisting, io.Discard
+	learner, err := store.StartMember(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-learner.Ready()
+	if !learner.IsLearner() {
+		t.Fatal("the hand-made member is not a learner; the test proves nothing")
+	}
+	learner.Close()
+
+	m2.start(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := m1.sys.store.client.MemberList(context.Background())
+		voters := 0
+		if err == nil {
+			for _, member := range list.Members {
+				if !member.IsLearner {
+					voters++
+				}
+			}
+		}
+		if voters == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted learner was not promoted: %v (err %v)", list, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -38,13 +38,10 @@ type storePart struct {
 	// as its removal applies, and the part waits for leave to finish
 	// before planning again.
 	leaving chan struct{}
-	// changed is closed and replaced whenever client changes, so waiters
-	// notice.
-	changed chan struct{}
 }
 
 func newStorePart(sys *System) *storePart {
-	return &storePart{sys: sys, changed: make(chan struct{})}
+	return &storePart{sys: sys}
 }
 
 func (p *storePart) Name() string { return "store" }
@@ -129,10 +126,9 @@ func (p *storePart) runOnce(ctx context.Context) error {
 	switch plan.kind {
 	case planClient:
 		return p.runClient(ctx, plan.endpoints)
-	case planRestart:
-		return p.runMember(ctx, p.memberOptions(cfg, store.ClusterStateNew, cfg.Store.InitialCluster), nil)
-	case planStatic:
-		return p.runMember(ctx, p.memberOptions(cfg, store.ClusterStateNew, cfg.Store.InitialCluster), nil)
+	case planRestart, planStatic:
+		// On a restart etcd ignores the cluster settings and reads its data.
+		return p.runMember(ctx, p.memberOptions(cfg, store.ClusterStateNew, cfg.Store.InitialCluster))
 	case planDiscovery:
 		return p.runDiscovery(ctx, cfg)
 	case planJoin:
@@ -167,7 +163,7 @@ func (p *storePart) runDiscovery(ctx context.Context, cfg config.Config) error {
 		return p.runClient(ctx, eps)
 	}
 	opts.InitialCluster = state.InitialCluster()
-	return p.runMember(ctx, opts, nil)
+	return p.runMember(ctx, opts)
 }
 
 func (p *storePart) runJoin(ctx context.Context, cfg config.Config) error {
@@ -177,23 +173,21 @@ func (p *storePart) runJoin(ctx context.Context, cfg config.Config) error {
 	}
 	opts := p.memberOptions(cfg, store.ClusterStateExisting, "")
 	initial, err := store.Join(ctx, joinCli, opts.Name, opts.PeerURL())
+	joinCli.Close()
 	if err != nil {
-		joinCli.Close()
 		return err
 	}
 	opts.InitialCluster = initial
 	p.log().Info("added to the cluster as a learner", "initial-cluster", initial)
-	return p.runMember(ctx, opts, joinCli)
+	return p.runMember(ctx, opts)
 }
 
-// runMember runs an embedded member until ctx ends or the member fails.
-// promoteVia, when set, is a client of the cluster through which the
-// member, started as a learner, is promoted once it has caught up; it is
-// closed when runMember returns.
-func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions, promoteVia *clientv3.Client) error {
-	if promoteVia != nil {
-		defer promoteVia.Close()
-	}
+// runMember runs an embedded member until ctx ends or the member fails. A
+// member that is a learner once ready (just joined, or restarted before
+// its promotion) is promoted as soon as it has caught up.
+func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends a promotion still in progress
 	tuneGCForMember()
 	m, err := store.StartMember(opts)
 	if err != nil {
@@ -223,8 +217,8 @@ func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions, pro
 			ready = nil
 			p.log().Info("store member ready", "id", strconv.FormatUint(m.ID(), 16), "learner", m.IsLearner())
 			p.sys.startupDone()
-			if promoteVia != nil && m.IsLearner() {
-				go func() { promoted <- store.Promote(ctx, promoteVia, m.ID(), time.Second) }()
+			if m.IsLearner() {
+				go func() { promoted <- p.promote(ctx, m) }()
 			}
 		case err := <-promoted:
 			if err != nil {
@@ -233,6 +227,21 @@ func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions, pro
 			p.log().Info("promoted from learner to voting member")
 		}
 	}
+}
+
+// promote asks the other members to make learner m a voter (a learner
+// serves no such request itself), retrying until it has caught up.
+func (p *storePart) promote(ctx context.Context, m *store.Member) error {
+	others := m.OtherClientURLs()
+	if len(others) == 0 {
+		return errors.New("learner knows no other member to ask for its promotion")
+	}
+	cli, err := store.Dial(store.ClientOptions{Endpoints: others, TLS: p.sys.identity.tls})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	return store.Promote(ctx, cli, m.ID(), time.Second)
 }
 
 // memberGCPercent lets a member's heap grow to three times its live data
@@ -270,8 +279,6 @@ func (p *storePart) setStatus(m *store.Member, cli *clientv3.Client, role string
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.member, p.client, p.role, p.eps = m, cli, role, eps
-	close(p.changed)
-	p.changed = make(chan struct{})
 }
 
 func (p *storePart) leavingSignal() chan struct{} {

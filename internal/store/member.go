@@ -246,6 +246,18 @@ func (m *Member) IsLearner() bool { return m.etcd.Server.IsLearner() }
 // Leader is the raft ID of the leader this member knows, or 0.
 func (m *Member) Leader() uint64 { return uint64(m.etcd.Server.Leader()) }
 
+// OtherClientURLs are the client URLs of every other member this member
+// knows of, from its own view of the membership.
+func (m *Member) OtherClientURLs() []string {
+	var urls []string
+	for _, member := range m.etcd.Server.Cluster().Members() {
+		if uint64(member.ID) != m.ID() {
+			urls = append(urls, member.ClientURLs...)
+		}
+	}
+	return urls
+}
+
 // Close stops the member. A leader hands leadership to another voter first
 // so the cluster does not wait an election timeout. Close is idempotent.
 func (m *Member) Close() {
