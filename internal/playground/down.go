@@ -60,7 +60,9 @@ func Down(opts Options, name string) error {
 			pids = append(pids, c.Discovery.PID)
 		}
 	}
-	terminate(pids, syscall.SIGTERM, 5*time.Second)
+	// SIGKILL at once: the data goes with the cluster, and members stopping
+	// together would each wait seconds to hand leadership to another.
+	terminate(pids, syscall.SIGKILL, 5*time.Second)
 
 	for _, ns := range ours {
 		if err := ip("netns", "del", ns); err != nil {

@@ -495,8 +495,8 @@ func TestUpRefusesBadOptions(t *testing.T) {
 		want string
 	}{
 		{UpOptions{Name: "Bad_Name"}, "cluster name"},
-		{UpOptions{Name: "x", Machines: 3, Members: 4}, "--members 4"},
-		{UpOptions{Name: "x", Machines: 241}, "--machines 241"},
+		{UpOptions{Name: "x", Machines: 3, Members: 4}, "4 store members"},
+		{UpOptions{Name: "x", Machines: 241}, "241 machines"},
 	}
 	deep := Options{Dir: filepath.Join(t.TempDir(), strings.Repeat("d", 80)), Binary: atollBinary}
 	if _, err := Up(context.Background(), deep, UpOptions{Name: "deep"}); err == nil || !strings.Contains(err.Error(), "too deep") {

@@ -66,11 +66,11 @@ func Up(ctx context.Context, opts Options, up UpOptions) (*Cluster, error) {
 	}
 	switch {
 	case up.Machines < 1 || up.Machines > maxMachines:
-		return nil, fmt.Errorf("playground: --machines %d: want 1 to %d", up.Machines, maxMachines)
+		return nil, fmt.Errorf("playground: %d machines: want 1 to %d", up.Machines, maxMachines)
 	case up.Members < 1 || up.Members > up.Machines:
-		return nil, fmt.Errorf("playground: --members %d: want 1 to the number of machines (%d)", up.Members, up.Machines)
+		return nil, fmt.Errorf("playground: %d store members: want 1 to the number of machines (%d)", up.Members, up.Machines)
 	case up.Members > 9:
-		return nil, fmt.Errorf("playground: --members %d: a store of more than 9 members only slows writes; make the rest clients", up.Members)
+		return nil, fmt.Errorf("playground: %d store members: more than 9 only slows writes; make the rest clients", up.Members)
 	}
 	if os.Geteuid() != 0 {
 		return nil, ErrNeedRoot
@@ -347,27 +347,29 @@ func spawn(binary, logFile string, prefix []string, args ...string) (int, error)
 // each peer whether the cluster already exists and waits a second for a
 // peer that accepts connections but does not answer yet; in this order
 // every peer either answers or refuses at once, which cuts seconds from
-// a cluster's start.
+// a cluster's start. With discovery nobody knows the members in advance,
+// and members start their servers only once all have registered, so every
+// machine starts at once.
 func (c *Cluster) startAll(binary string) error {
+	var members, clients []*Machine
+	for i := range c.Machines {
+		if c.Machines[i].Member {
+			members = append(members, &c.Machines[i])
+		} else {
+			clients = append(clients, &c.Machines[i])
+		}
+	}
 	peerClient, err := c.peerHTTPClient()
 	if err != nil {
 		return err
 	}
-	for i := range c.Machines {
-		m := &c.Machines[i]
-		if !m.Member && c.Discovery == nil {
-			continue
-		}
+	for _, m := range members {
 		if err := c.startMachine(m, binary); err != nil {
 			return err
 		}
 		c.waitPeerServing(peerClient, m, 3*time.Second)
 	}
-	for i := range c.Machines {
-		m := &c.Machines[i]
-		if m.Member || c.Discovery != nil {
-			continue
-		}
+	for _, m := range clients {
 		if err := c.startMachine(m, binary); err != nil {
 			return err
 		}
