@@ -352,3 +352,50 @@ func TestLearnerRestartedBeforePromotionIsPromoted(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A member removed behind its daemon's back (etcdctl member remove) stops;
+// the daemon notices and carries on as a client of the others.
+func TestMemberRemovedByOperatorBecomesClient(t *testing.T) {
+	m1 := startMachine(t, "m1", "")
+	m1.waitHealthy(t)
+	m2 := startMachine(t, "m2", fmt.Sprintf("  join: [%s]\n", m1.clientURL()))
+	var m2ID uint64
+	deadline := time.Now().Add(30 * time.Second)
+	for m2ID == 0 {
+		list, err := m1.sys.store.client.MemberList(context.Background())
+		if err == nil {
+			for _, member := range list.Members {
+				if member.Name == "m2" && !member.IsLearner {
+					m2ID = member.ID
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("m2 never became a voting member")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// etcd refuses removals until the members that stay have been
+	// connected for a few seconds; retry like an operator would.
+	for {
+		_, err := m1.sys.store.client.MemberRemove(context.Background(), m2ID)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("remove m2: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		h, err := m2.local.Health(context.Background())
+		if err == nil && h.Healthy && h.Store.Role == api.RoleClient {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("m2 after its removal: %+v (err %v), want a healthy client", h, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -206,13 +206,9 @@ func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions) err
 		case <-ctx.Done():
 			return nil
 		case err := <-m.Err():
-			return fmt.Errorf("etcd: %w", err)
+			return p.memberEnded(m, fmt.Errorf("etcd: %w", err))
 		case <-m.Stopped():
-			if leaving := p.leavingSignal(); leaving != nil {
-				<-leaving
-				return errRoleChanged
-			}
-			return errors.New("etcd server stopped")
+			return p.memberEnded(m, errors.New("etcd server stopped"))
 		case <-ready:
 			ready = nil
 			p.log().Info("store member ready", "id", strconv.FormatUint(m.ID(), 16), "learner", m.IsLearner())
@@ -227,6 +223,54 @@ func (p *storePart) runMember(ctx context.Context, opts store.MemberOptions) err
 			p.log().Info("promoted from learner to voting member")
 		}
 	}
+}
+
+// memberEnded decides what a member's unexpected end means: the end of a
+// leave, a removal this daemon did not make (etcdctl member remove, or a
+// crash in the middle of a leave), after which the machine carries on as a
+// client as after a leave, or a failure (cause), after which the
+// supervisor starts the member again.
+func (p *storePart) memberEnded(m *store.Member, cause error) error {
+	if leaving := p.leavingSignal(); leaving != nil {
+		<-leaving
+		return errRoleChanged
+	}
+	remaining, removed := p.removedFromCluster(m)
+	if !removed {
+		return cause
+	}
+	p.log().Warn("this member was removed from the cluster; carrying on as a client", "members", remaining)
+	if err := saveRole(p.sys.paths.StoreRoleFile(), savedRole{Role: config.RoleClient, Endpoints: remaining, Reason: reasonLeft}); err != nil {
+		return err
+	}
+	return errRoleChanged
+}
+
+// removedFromCluster asks the other members whether m is still one of
+// them. It answers removed only when they answer and m is not listed.
+func (p *storePart) removedFromCluster(m *store.Member) (remaining []string, removed bool) {
+	others := m.OtherClientURLs()
+	if len(others) == 0 {
+		return nil, false
+	}
+	cli, err := store.Dial(store.ClientOptions{Endpoints: others, TLS: p.sys.identity.tls})
+	if err != nil {
+		return nil, false
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, err := cli.MemberList(ctx)
+	if err != nil {
+		return nil, false
+	}
+	for _, member := range list.Members {
+		if member.ID == m.ID() {
+			return nil, false
+		}
+		remaining = append(remaining, member.ClientURLs...)
+	}
+	return remaining, len(remaining) > 0
 }
 
 // promote asks the other members to make learner m a voter (a learner
