@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,4 +399,45 @@ func TestMemberRemovedByOperatorBecomesClient(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// An unknown key does not stop the daemon; it is logged with file:line and
+// a suggestion.
+func TestUnknownKeyIsWarnedWithFileAndLine(t *testing.T) {
+	root := t.TempDir()
+	runDir, err := os.MkdirTemp("", "atoll-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(runDir)
+	paths := Paths{Root: root, RunDir: runDir}
+	ports := storetest.FreePorts(t, 2)
+	os.MkdirAll(filepath.Dir(paths.ConfigFile()), 0o755)
+	os.WriteFile(paths.ConfigFile(), []byte(fmt.Sprintf("name: w1\nmetdata:\n  a: b\npublic-ip: 127.0.0.1\nstore:\n  client-port: %d\n  peer-port: %d\n", ports[0], ports[1])), 0o644)
+	var logs syncBuffer
+	sys, err := Start(context.Background(), Options{Paths: paths, LogOutput: &logs, etcdLog: io.Discard})
+	if err != nil {
+		t.Fatalf("an unknown key stopped the daemon: %v", err)
+	}
+	defer sys.Close()
+	if !strings.Contains(logs.String(), `node.yaml:2: unknown key \"metdata\" (did you mean \"metadata\"?)`) {
+		t.Errorf("log = %s\nwant a warning naming node.yaml:2 and suggesting metadata", logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
