@@ -32,6 +32,14 @@ type testMachine struct {
 // free ports) and starts a daemon on it.
 func startMachine(t *testing.T, name, yamlBody string) *testMachine {
 	t.Helper()
+	m := prepareMachine(t, name, yamlBody)
+	m.start(t)
+	return m
+}
+
+// prepareMachine writes the machine's node.yaml without starting it.
+func prepareMachine(t *testing.T, name, yamlBody string) *testMachine {
+	t.Helper()
 	ports := storetest.FreePorts(t, 2)
 	root := t.TempDir()
 	// Unix socket paths are short; keep the run directory near /tmp.
@@ -49,9 +57,7 @@ func startMachine(t *testing.T, name, yamlBody string) *testMachine {
 	if err := os.WriteFile(paths.ConfigFile(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := &testMachine{name: name, paths: paths, local: client.Local{RunDir: runDir}}
-	m.start(t)
-	return m
+	return &testMachine{name: name, paths: paths, local: client.Local{RunDir: runDir}}
 }
 
 func (m *testMachine) start(t *testing.T) {
@@ -299,19 +305,12 @@ func TestLearnerRestartedBeforePromotionIsPromoted(t *testing.T) {
 	m1 := startMachine(t, "m1", "")
 	m1.waitHealthy(t)
 
-	// Make m2 a learner by hand and stop it before anyone promotes it.
-	m2 := startMachine(t, "m2", fmt.Sprintf("  join: [%s]\n", m1.clientURL()))
+	// Make m2 a learner by hand, with the member options its daemon will
+	// use, and stop it before anyone promotes it.
+	m2 := prepareMachine(t, "m2", fmt.Sprintf("  join: [%s]\n", m1.clientURL()))
 	cfg, _, err := config.Load(m2.paths.ConfigFile())
 	if err != nil {
 		t.Fatal(err)
-	}
-	m2.stop()
-	os.RemoveAll(m2.paths.StoreDir())
-	list, _ := m1.sys.store.client.MemberList(context.Background())
-	for _, member := range list.Members {
-		if member.Name == "m2" || member.Name == "" {
-			m1.sys.store.client.MemberRemove(context.Background(), member.ID)
-		}
 	}
 	opts, err := MemberOptionsFor(m2.paths, cfg)
 	if err != nil {
