@@ -13,6 +13,11 @@ fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+if ! command -v ip >/dev/null; then
+  step "Installing iproute2 (the playground uses ip(8) for namespaces and links)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
+fi
+
 step "Removing any earlier demo cluster"
 "$atoll" cluster down --name default
 
@@ -37,7 +42,7 @@ The cluster is running. Try:
   $atoll cluster status                         # machines, roles, health
   $atoll --cluster default kv get /demo/greeting
   $atoll cluster exec m2 -- $atoll node status  # one machine's view
-  eval "\$($atoll cluster env)"; etcdctl member list -w table
+  eval "\$($atoll cluster env)"; etcdctl member list -w table$(command -v etcdctl >/dev/null || printf '   # apt-get install etcd-client')
   $atoll cluster stop m1 --signal KILL          # crash a machine ...
   $atoll cluster start m1                       # ... and bring it back
   $atoll cluster partition m2; $atoll cluster heal

@@ -55,9 +55,21 @@ type interfaceAddrs struct {
 }
 
 // choosePublicIP picks the address other machines should use to reach this
-// one: the first global unicast IPv4 address, else the first global unicast
-// IPv6 address, else loopback.
-func choosePublicIP(ifaces []interfaceAddrs) net.IP {
+// one: a global unicast IPv4 address of the default route's interface
+// (flannel's choice too), else the first global unicast IPv4 address of
+// any interface, else the first global unicast IPv6 address, else
+// loopback.
+func choosePublicIP(ifaces []interfaceAddrs, defaultRouteIface string) net.IP {
+	for _, iface := range ifaces {
+		if iface.name != defaultRouteIface {
+			continue
+		}
+		for _, ip := range iface.addrs {
+			if ip4 := ip.To4(); ip4 != nil && ip.IsGlobalUnicast() {
+				return ip4
+			}
+		}
+	}
 	var v6 net.IP
 	for _, iface := range ifaces {
 		for _, ip := range iface.addrs {
@@ -76,6 +88,19 @@ func choosePublicIP(ifaces []interfaceAddrs) net.IP {
 		return v6
 	}
 	return net.IPv4(127, 0, 0, 1).To4()
+}
+
+// defaultRouteInterface reads the interface of the IPv4 default route from
+// the kernel's routing table in /proc/net/route format; "" when none.
+func defaultRouteInterface(table string) string {
+	for _, line := range strings.Split(table, "\n")[1:] {
+		fields := strings.Fields(line)
+		// Iface Destination Gateway Flags ... Mask ...
+		if len(fields) >= 8 && fields[1] == "00000000" && fields[7] == "00000000" {
+			return fields[0]
+		}
+	}
+	return ""
 }
 
 func detectPublicIP() (net.IP, error) {
@@ -100,5 +125,6 @@ func detectPublicIP() (net.IP, error) {
 		}
 		candidates = append(candidates, c)
 	}
-	return choosePublicIP(candidates), nil
+	routes, _ := os.ReadFile("/proc/net/route")
+	return choosePublicIP(candidates, defaultRouteInterface(string(routes))), nil
 }

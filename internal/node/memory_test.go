@@ -52,8 +52,8 @@ func TestReleaseStartupMemoryKeepsTheProcessWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Code and read-only data fault back in: the process carries on.
-	got := choosePublicIP(nil).String()
+	got := choosePublicIP(nil, "").String()
 	if got != "127.0.0.1" {
-		t.Errorf("after release, choosePublicIP(nil) = %s, want 127.0.0.1", got)
+		t.Errorf("after release, choosePublicIP of nothing = %s, want 127.0.0.1", got)
 	}
 }
