@@ -24,7 +24,13 @@ func newClusterCmd(g *globals) *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&name, "name", "default", "the playground cluster's name")
 	cmd.PersistentFlags().StringVar(&opts.Dir, "dir", "", "where playground clusters live (default $ATOLL_PLAYGROUND_DIR or "+playground.DefaultDir+")")
-	load := func() (*playground.Cluster, error) { return playground.Load(opts, name) }
+	load := func() (*playground.Cluster, error) {
+		c, err := playground.Load(opts, name)
+		if errors.Is(err, playground.ErrNotFound) {
+			return nil, fmt.Errorf("%w; start it with: atoll cluster up --name %s", err, name)
+		}
+		return c, err
+	}
 
 	var up playground.UpOptions
 	upCmd := &cobra.Command{
@@ -35,6 +41,9 @@ func newClusterCmd(g *globals) *cobra.Command {
 			up.Name = name
 			start := time.Now()
 			c, err := playground.Up(cmd.Context(), opts, up)
+			if errors.Is(err, playground.ErrExists) {
+				return fmt.Errorf("%w; remove it first with: atoll cluster down --name %s", err, name)
+			}
 			if err != nil {
 				if c != nil {
 					return fmt.Errorf("%w\n(clean up with: atoll cluster down --name %s)", err, name)

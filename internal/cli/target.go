@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,6 +46,9 @@ func (f *storeFlags) target(ctx context.Context, g *globals) (store.ClientOption
 		}
 	case g.cluster != "":
 		c, err := playground.Load(playground.Options{}, g.cluster)
+		if errors.Is(err, playground.ErrNotFound) {
+			return opts, fmt.Errorf("--cluster %s: %w", g.cluster, err)
+		}
 		if err != nil {
 			return opts, err
 		}

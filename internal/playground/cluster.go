@@ -122,10 +122,15 @@ func Load(opts Options, name string) (*Cluster, error) {
 		return nil, err
 	}
 	path := filepath.Join(opts.dir(), name, "cluster.json")
-	data, err := os.ReadFile(path)
+	c, err := readCluster(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %q (no %s; start it with atoll cluster up --name %s)", ErrNotFound, name, path, name)
+		return nil, fmt.Errorf("%w: %q (no %s)", ErrNotFound, name, path)
 	}
+	return c, err
+}
+
+func readCluster(path string) (*Cluster, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("playground: %w", err)
 	}

@@ -94,80 +94,111 @@ func (c *Cluster) Exec(ctx context.Context, machine string, argv []string, stdin
 	return cmd.Run()
 }
 
+// update changes the cluster under the host lock: it reads cluster.json
+// again, applies change and saves, so that drills run at the same time
+// (stop m1 while stopping m2) never lose each other's changes.
+func (c *Cluster) update(change func() error) error {
+	if os.Geteuid() != 0 {
+		return ErrNeedRoot
+	}
+	unlock, err := hostLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	fresh, err := readCluster(c.file())
+	if err != nil {
+		return err
+	}
+	*c = *fresh
+	if err := change(); err != nil {
+		return err
+	}
+	return c.save()
+}
+
 // Stop sends sig (SIGTERM for a clean stop, SIGKILL for a crash drill) to
-// the machine's daemon and waits for it to exit.
+// the machine's daemon and waits for it to exit. It waits outside the
+// host lock, so a slow shutdown holds up no other drill.
 func (c *Cluster) Stop(opts Options, machine string, sig syscall.Signal) error {
 	if os.Geteuid() != 0 {
 		return ErrNeedRoot
 	}
-	m, err := c.Machine(machine)
-	if err != nil {
-		return err
-	}
 	binary, err := opts.binary()
 	if err != nil {
 		return err
 	}
-	if alive(m.PID) && isAtoll(m.PID, binary) {
-		terminate([]int{m.PID}, sig, 15*time.Second)
+	current, err := readCluster(c.file())
+	if err != nil {
+		return err
 	}
-	m.PID = 0
-	return c.save()
+	m, err := current.Machine(machine)
+	if err != nil {
+		return err
+	}
+	stopped := m.PID
+	if alive(stopped) && isAtoll(stopped, binary) {
+		terminate([]int{stopped}, sig, 15*time.Second)
+	}
+	return c.update(func() error {
+		m, err := c.Machine(machine)
+		if err != nil {
+			return err
+		}
+		if m.PID == stopped { // not started again meanwhile
+			m.PID = 0
+		}
+		return nil
+	})
 }
 
 // Start starts a stopped machine's daemon again.
 func (c *Cluster) Start(opts Options, machine string) error {
-	if os.Geteuid() != 0 {
-		return ErrNeedRoot
-	}
-	m, err := c.Machine(machine)
-	if err != nil {
-		return err
-	}
-	if alive(m.PID) {
-		return fmt.Errorf("playground: machine %s runs already (pid %d)", machine, m.PID)
-	}
 	binary, err := opts.binary()
 	if err != nil {
 		return err
 	}
-	if err := c.startMachine(m, binary); err != nil {
-		return err
-	}
-	return c.save()
+	return c.update(func() error {
+		m, err := c.Machine(machine)
+		if err != nil {
+			return err
+		}
+		if alive(m.PID) {
+			return fmt.Errorf("playground: machine %s runs already (pid %d)", machine, m.PID)
+		}
+		return c.startMachine(m, binary)
+	})
 }
 
 // Partition cuts the machine off the network: its host-side link goes
 // down, so it reaches no other machine and none reaches it. Its own
 // loopback still works, so commands run by Exec reach its daemon.
 func (c *Cluster) Partition(machine string) error {
-	if os.Geteuid() != 0 {
-		return ErrNeedRoot
-	}
-	m, err := c.Machine(machine)
-	if err != nil {
-		return err
-	}
-	if err := ip("link", "set", m.HostLink, "down"); err != nil {
-		return fmt.Errorf("playground: partition %s: %w", machine, err)
-	}
-	m.Partitioned = true
-	return c.save()
+	return c.update(func() error {
+		m, err := c.Machine(machine)
+		if err != nil {
+			return err
+		}
+		if err := ip("link", "set", m.HostLink, "down"); err != nil {
+			return fmt.Errorf("playground: partition %s: %w", machine, err)
+		}
+		m.Partitioned = true
+		return nil
+	})
 }
 
 // Heal ends every partition.
 func (c *Cluster) Heal() error {
-	if os.Geteuid() != 0 {
-		return ErrNeedRoot
-	}
-	for i := range c.Machines {
-		m := &c.Machines[i]
-		if err := ip("link", "set", m.HostLink, "up"); err != nil {
-			return fmt.Errorf("playground: heal %s: %w", m.Name, err)
+	return c.update(func() error {
+		for i := range c.Machines {
+			m := &c.Machines[i]
+			if err := ip("link", "set", m.HostLink, "up"); err != nil {
+				return fmt.Errorf("playground: heal %s: %w", m.Name, err)
+			}
+			m.Partitioned = false
 		}
-		m.Partitioned = false
-	}
-	return c.save()
+		return nil
+	})
 }
 
 // Env returns the environment that points the real etcdctl at the

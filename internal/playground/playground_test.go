@@ -627,3 +627,34 @@ func TestMachinesHaveNoRouteOut(t *testing.T) {
 		}
 	}
 }
+
+// Two drills at once, as two commands would run them, each from its own
+// copy of cluster.json: neither change is lost.
+func TestConcurrentDrillsKeepBothChanges(t *testing.T) {
+	c, opts := upCluster(t, UpOptions{Machines: 3})
+	first, err := Load(opts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Load(opts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- first.Stop(opts, "m1", syscall.SIGTERM) }()
+	go func() { errs <- second.Partition("m2") }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := Load(opts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, _ := after.Machine("m1")
+	m2, _ := after.Machine("m2")
+	if m1.PID != 0 || !m2.Partitioned {
+		t.Errorf("after stop m1 and partition m2 at once: m1 pid %d, m2 partitioned %v; want 0 and true", m1.PID, m2.Partitioned)
+	}
+}

@@ -111,10 +111,10 @@ func create(opts Options, up UpOptions) (*Cluster, error) {
 
 	dir := filepath.Join(opts.dir(), up.Name)
 	if _, err := os.Stat(filepath.Join(dir, "cluster.json")); err == nil {
-		return nil, fmt.Errorf("%w: %q; remove it first with atoll cluster down --name %s", ErrExists, up.Name, up.Name)
+		return nil, fmt.Errorf("%w: %q", ErrExists, up.Name)
 	}
 	if linkExists(bridgeName(up.Name)) {
-		return nil, fmt.Errorf("%w: bridge %s of %q is still there; run atoll cluster down --name %s", ErrExists, bridgeName(up.Name), up.Name, up.Name)
+		return nil, fmt.Errorf("%w: bridge %s of %q is still there", ErrExists, bridgeName(up.Name), up.Name)
 	}
 	subnet, err := pickSubnet(takenSubnets(opts))
 	if err != nil {
