@@ -27,10 +27,9 @@ type Options struct {
 	// Override applies command-line settings on top of the file, at start
 	// and on every reload.
 	Override func(*config.Config)
-	// LogOutput receives the daemon's logs (stderr when nil).
+	// LogOutput receives the daemon's logs, etcd's included (stderr when
+	// nil).
 	LogOutput io.Writer
-	// etcdLog receives etcd's own log (LogOutput when nil); tests silence it.
-	etcdLog io.Writer
 }
 
 // System is one running daemon: its identity, its config and its parts.
@@ -60,9 +59,6 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	out := opts.LogOutput
 	if out == nil {
 		out = os.Stderr
-	}
-	if opts.etcdLog == nil {
-		opts.etcdLog = out
 	}
 	sys := &System{
 		opts:     opts,

@@ -62,7 +62,7 @@ func prepareMachine(t *testing.T, name, yamlBody string) *testMachine {
 
 func (m *testMachine) start(t *testing.T) {
 	t.Helper()
-	sys, err := Start(context.Background(), Options{Paths: m.paths, LogOutput: io.Discard, etcdLog: io.Discard})
+	sys, err := Start(context.Background(), Options{Paths: m.paths, LogOutput: io.Discard})
 	if err != nil {
 		t.Fatalf("start %s: %v", m.name, err)
 	}
@@ -320,7 +320,7 @@ func TestLearnerRestartedBeforePromotionIsPromoted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.InitialCluster, opts.ClusterState, opts.EtcdLog = initial, store.ClusterStateExisting, io.Discard
+	opts.InitialCluster, opts.ClusterState = initial, store.ClusterStateExisting
 	learner, err := store.StartMember(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -414,7 +414,7 @@ func TestUnknownKeyIsWarnedWithFileAndLine(t *testing.T) {
 	os.MkdirAll(filepath.Dir(paths.ConfigFile()), 0o755)
 	os.WriteFile(paths.ConfigFile(), []byte(fmt.Sprintf("name: w1\nmetdata:\n  a: b\npublic-ip: 127.0.0.1\nstore:\n  client-port: %d\n  peer-port: %d\n", ports[0], ports[1])), 0o644)
 	var logs syncBuffer
-	sys, err := Start(context.Background(), Options{Paths: paths, LogOutput: &logs, etcdLog: io.Discard})
+	sys, err := Start(context.Background(), Options{Paths: paths, LogOutput: &logs})
 	if err != nil {
 		t.Fatalf("an unknown key stopped the daemon: %v", err)
 	}

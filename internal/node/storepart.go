@@ -63,7 +63,6 @@ func (p *storePart) memberOptions(cfg config.Config, state string, initialCluste
 	opts.ClusterState = state
 	opts.InitialCluster = initialCluster
 	opts.Logger = p.log()
-	opts.EtcdLog = p.sys.opts.etcdLog
 	return opts
 }
 

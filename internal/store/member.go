@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"atoll.dev/atoll/internal/pki"
 )
@@ -66,10 +64,9 @@ type MemberOptions struct {
 	HeartbeatInterval       time.Duration
 	ElectionTimeout         time.Duration
 
+	// Logger receives the member's log, etcd's own warnings and errors
+	// included (default: discarded).
 	Logger *slog.Logger
-	// EtcdLog receives etcd's own warnings and errors, as JSON lines
-	// (default: standard error).
-	EtcdLog io.Writer
 }
 
 func (o *MemberOptions) setDefaults() {
@@ -207,16 +204,7 @@ func embedConfig(opts MemberOptions) (*embed.Config, error) {
 	// Small machines: keep few old snapshots and WAL files around.
 	cfg.MaxSnapFiles = 3
 	cfg.MaxWalFiles = 3
-	out := opts.EtcdLog
-	if out == nil {
-		out = os.Stderr
-	}
-	logger := zap.New(zapcore.NewCore(
-		zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
-		zapcore.AddSync(out),
-		zap.WarnLevel,
-	))
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger)
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapToSlog(opts.Logger.With("component", "etcd").Handler(), zap.WarnLevel))
 	cfg.Metrics = "basic"
 	return cfg, cfg.Validate()
 }

@@ -5,7 +5,6 @@ package storetest
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"testing"
@@ -55,7 +54,6 @@ func ClusterOptions(t testing.TB, n int) []store.MemberOptions {
 			PeerPort:          ports[2*i+1],
 			HeartbeatInterval: 50 * time.Millisecond,
 			ElectionTimeout:   500 * time.Millisecond,
-			EtcdLog:           io.Discard,
 		}
 		u := o.PeerURL()
 		initial = append(initial, o.Name+"="+u.String())
