@@ -17,8 +17,6 @@ type row struct {
 	peer   float64 // 0: no peer figure
 	unit   string
 	target string
-	// better says which way is better: "lower" or "higher".
-	better string
 	met    bool
 }
 

@@ -82,10 +82,6 @@ func (m *testMachine) clientURL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d", ports.ClientPort)
 }
 
-func (m *testMachine) peerURL() string {
-	return fmt.Sprintf("http://127.0.0.1:%d", m.sys.config().Store.PeerPort)
-}
-
 // waitHealthy polls the daemon's API until it reports healthy.
 func (m *testMachine) waitHealthy(t *testing.T) api.Health {
 	t.Helper()
