@@ -658,3 +658,29 @@ func TestConcurrentDrillsKeepBothChanges(t *testing.T) {
 		t.Errorf("after stop m1 and partition m2 at once: m1 pid %d, m2 partitioned %v; want 0 and true", m1.PID, m2.Partitioned)
 	}
 }
+
+// Without TLS, with one member and a client: the client machine writes
+// through the member, and the endpoints are plain HTTP.
+func TestPlainHTTPClusterWithOneMemberAndAClient(t *testing.T) {
+	c, _ := upCluster(t, UpOptions{Machines: 2, Members: 1, NoTLS: true})
+	if eps := c.Endpoints(); len(eps) != 1 || !strings.HasPrefix(eps[0], "http://") {
+		t.Errorf("endpoints = %v, want one plain HTTP member", eps)
+	}
+	if c.ClientTLS() != nil {
+		t.Error("a cluster without TLS names a client identity")
+	}
+	if out, err := atollIn(t, c, "m2", "kv", "put", "/plain", "yes"); err != nil {
+		t.Fatalf("put on the client machine: %v: %s", err, out)
+	}
+	out, err := atollIn(t, c, "m1", "kv", "get", "/plain")
+	if err != nil || strings.TrimSpace(out) != "yes" {
+		t.Errorf("get on the member = %q (err %v), want yes", out, err)
+	}
+	roles := map[string]string{}
+	for _, st := range c.Status(context.Background()) {
+		roles[st.Name] = strings.Fields(st.Role)[0]
+	}
+	if roles["m1"] != api.RoleMember || roles["m2"] != api.RoleClient {
+		t.Errorf("roles = %v, want m1 member and m2 client", roles)
+	}
+}
