@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"syscall"
 
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/internal/node/config"
@@ -49,6 +50,7 @@ type System struct {
 	api   *apiPart
 
 	startupOnce sync.Once
+	stateLock   *os.File
 }
 
 // Start loads the config, establishes the machine's identity and starts
@@ -79,6 +81,15 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	if err := os.MkdirAll(sys.paths.runDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
+	if sys.stateLock, err = lockStateDir(sys.paths.LockFile()); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			sys.stateLock.Close()
+		}
+	}()
 	if sys.machineID, err = loadOrCreateMachineID(sys.paths.MachineIDFile()); err != nil {
 		return nil, err
 	}
@@ -95,6 +106,7 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	started = true
 	sys.sup.start(ctx, sys.store)
 	sys.sup.start(ctx, sys.api)
 	sys.log.Info("atoll node started", "version", version.Version, "machine", sys.machineID,
@@ -287,5 +299,23 @@ func (s *System) Machine(ctx context.Context) api.Machine {
 // Close stops every part, the API last-started first, and waits for them.
 func (s *System) Close() {
 	s.sup.stop()
+	s.stateLock.Close()
 	s.log.Info("atoll node stopped")
+}
+
+// lockStateDir takes the state directory's lock without waiting: the lock
+// is released by the kernel when the daemon exits, however it exits.
+func lockStateDir(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another atoll node runs on this root (it holds %s)", path)
+		}
+		return nil, fmt.Errorf("state lock %s: %w", path, err)
+	}
+	return f, nil
 }

@@ -436,3 +436,23 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Two daemons on one root would share one etcd data directory; the second
+// is refused at once, and the first keeps running.
+func TestSecondDaemonOnSameRootIsRefused(t *testing.T) {
+	m := startMachine(t, "first", "")
+	otherRun, err := os.MkdirTemp("", "atoll-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(otherRun)
+	_, err = Start(context.Background(), Options{Paths: Paths{Root: m.paths.Root, RunDir: otherRun}, LogOutput: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "another atoll node runs on this root") {
+		t.Fatalf("second daemon on the same root: err = %v, want a refusal", err)
+	}
+	m.waitHealthy(t)
+	// Once the first stops, the root is free again.
+	m.stop()
+	m.start(t)
+	m.waitHealthy(t)
+}

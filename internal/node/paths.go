@@ -30,6 +30,10 @@ func (p Paths) StoreDir() string { return filepath.Join(p.StateDir(), "store") }
 // by leaving the cluster), which outlives the config's bootstrap settings.
 func (p Paths) StoreRoleFile() string { return filepath.Join(p.StateDir(), "store-role.json") }
 
+// LockFile is held by the running daemon, so that a second daemon on the
+// same root is refused instead of sharing its store.
+func (p Paths) LockFile() string { return filepath.Join(p.StateDir(), "lock") }
+
 // MachineIDFile holds the machine's ID.
 func (p Paths) MachineIDFile() string { return filepath.Join(p.StateDir(), "machine-id") }
 
