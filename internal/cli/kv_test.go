@@ -1,34 +1,15 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"atoll.dev/atoll/internal/store/storetest"
+	"atoll.dev/atoll/internal/testutil"
 )
-
-// syncBuffer lets a test read what a running verb has printed so far.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // storeEndpoint starts one real member on loopback.
 func storeEndpoint(t *testing.T) string {
@@ -84,7 +65,7 @@ func TestKVVerbs(t *testing.T) {
 func TestKVWatchPrintsChanges(t *testing.T) {
 	ep := storeEndpoint(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testutil.Buffer
 	done := make(chan int)
 	go func() {
 		done <- MainContext(ctx, []string{"atoll", "kv", "--endpoints", ep, "watch", "/w/", "--prefix"}, &out, &out)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"atoll.dev/atoll/internal/node/config"
 	"atoll.dev/atoll/internal/store"
 	"atoll.dev/atoll/internal/store/storetest"
+	"atoll.dev/atoll/internal/testutil"
 )
 
 // testMachine is one daemon started in-process on loopback.
@@ -409,7 +409,7 @@ func TestUnknownKeyIsWarnedWithFileAndLine(t *testing.T) {
 	ports := storetest.FreePorts(t, 2)
 	os.MkdirAll(filepath.Dir(paths.ConfigFile()), 0o755)
 	os.WriteFile(paths.ConfigFile(), []byte(fmt.Sprintf("name: w1\nmetdata:\n  a: b\npublic-ip: 127.0.0.1\nstore:\n  client-port: %d\n  peer-port: %d\n", ports[0], ports[1])), 0o644)
-	var logs syncBuffer
+	var logs testutil.Buffer
 	sys, err := Start(context.Background(), Options{Paths: paths, LogOutput: &logs})
 	if err != nil {
 		t.Fatalf("an unknown key stopped the daemon: %v", err)
@@ -418,23 +418,6 @@ func TestUnknownKeyIsWarnedWithFileAndLine(t *testing.T) {
 	if !strings.Contains(logs.String(), `node.yaml:2: unknown key \"metdata\" (did you mean \"metadata\"?)`) {
 		t.Errorf("log = %s\nwant a warning naming node.yaml:2 and suggesting metadata", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Two daemons on one root would share one etcd data directory; the second
