@@ -41,16 +41,27 @@ func putBench(o options) ([]row, error) {
 	}}, nil
 }
 
+// freshServer gives a round its own data directory and a client and a
+// peer port.
+func freshServer(o options, prefix string) (dir string, ports []int, err error) {
+	dir, err = os.MkdirTemp(o.workDir, prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	ports, err = freePorts(2)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, ports, nil
+}
+
 func atollPuts(o options, round int) (float64, error) {
-	dir, err := os.MkdirTemp(o.workDir, "atoll-put-")
+	dir, ports, err := freshServer(o, "atoll-put-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	ports, err := freePorts(2)
-	if err != nil {
-		return 0, err
-	}
 	runDir := filepath.Join(dir, "run")
 	p, err := start(filepath.Join(dir, "node.log"), o.atoll, "node", "--root", filepath.Join(dir, "root"), "--run-dir", runDir,
 		"--name", "b"+strconv.Itoa(round), "--public-ip", "127.0.0.1",
@@ -76,15 +87,11 @@ func atollPuts(o options, round int) (float64, error) {
 }
 
 func etcdPuts(o options, round int) (float64, error) {
-	dir, err := os.MkdirTemp(o.workDir, "etcd-put-")
+	dir, ports, err := freshServer(o, "etcd-put-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	ports, err := freePorts(2)
-	if err != nil {
-		return 0, err
-	}
 	clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	name := "b" + strconv.Itoa(round)
