@@ -37,6 +37,14 @@ func (p Paths) LockFile() string { return filepath.Join(p.StateDir(), "lock") }
 // MachineIDFile holds the machine's ID.
 func (p Paths) MachineIDFile() string { return filepath.Join(p.StateDir(), "machine-id") }
 
+// ConfigDir is the directory of the machine's configuration: node.yaml,
+// tls/, and the runtime's net.d/ and trustedkeys/.
+func (p Paths) ConfigDir() string { return filepath.Join(p.root(), "etc", "atoll") }
+
+// RunDirPath is the run directory: the socket, network allocations, and
+// whatever else dies with the host.
+func (p Paths) RunDirPath() string { return p.runDir() }
+
 // Socket is the local API's unix socket.
 func (p Paths) Socket() string { return filepath.Join(p.runDir(), api.SocketName) }
 
