@@ -1,13 +1,19 @@
 // Command atoll is the one binary of the atoll cluster OS: the per-machine
-// daemon (atoll node), its clients, and the playground (atoll cluster).
+// daemon (atoll node), its clients, the container runtime (atoll pod, atoll
+// image) and the playground (atoll cluster).
 package main
 
 import (
 	"os"
 
 	"atoll.dev/atoll/internal/cli"
+	"atoll.dev/atoll/internal/runtime/stage1"
 )
 
 func main() {
+	// A pod's PID 1 is this binary too; it must not go through the CLI.
+	if len(os.Args) > 1 && os.Args[1] == stage1.Command {
+		os.Exit(stage1.Main(os.Args[2:]))
+	}
 	os.Exit(cli.Main(os.Args, os.Stdout, os.Stderr))
 }

@@ -88,6 +88,8 @@ func newRoot(g *globals) *cobra.Command {
 		newDiscoveryCmd(g),
 		newStoreCmd(g),
 		newClusterCmd(g),
+		newPodCmd(g),
+		newImageCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print atoll's version",

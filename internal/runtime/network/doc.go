@@ -1,0 +1,2 @@
+// Package network sets up pod networks.
+package network
