@@ -9,8 +9,10 @@ LDFLAGS := -X atoll.dev/atoll/internal/version.Version=$(VERSION)
 
 # Debian packages the tests use: ip(8) for the playground's namespaces and
 # links, etcdctl to check that the real etcd client works against atoll,
-# etcd-server as the benchmark's standalone peer.
-TEST_PACKAGES := iproute2 etcd-client etcd-server
+# etcd-server as the benchmark's standalone peer; iptables for the pods'
+# masquerading and ports, the standard CNI plugins for named networks, gpg
+# for signatures made by GnuPG.
+TEST_PACKAGES := iproute2 etcd-client etcd-server iptables containernetworking-plugins gpg
 
 .PHONY: build demo test test-deps lint bench clean
 
