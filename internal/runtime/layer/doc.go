@@ -83,6 +83,15 @@
 // else while Apply runs; the few calls that follow a final symlink (fchmodat)
 // do so on a name this process created or checked a moment before.
 //
+// # Speed
+//
+// Apply is on the first-run path of `atoll pod run`. A regular file costs
+// five system calls (openat, write, fchmod, utimensat, close) plus one write
+// per MiB, copied through one 1 MiB buffer per Apply; the last few parent
+// directories stay open, so a directory's entries, which tar streams list
+// together, resolve their parent once. On tmpfs it unpacks a 50 MB layer of
+// 3000 files about as fast as GNU tar and several times faster than umoci.
+//
 // Apply does not fsync: the caller calls Sync once when all layers are down.
 // After an error dir holds a partial layer and should be thrown away.
 package layer
