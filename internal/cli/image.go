@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -124,15 +123,14 @@ func newImageFetchCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 }
 
 func newImageListCmd(g *globals, rf *runtimeFlags) *cobra.Command {
-	var noLegend, full bool
-	var output string
+	var lf listFlags
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "List images: ID, NAME, SIZE, IMPORTED",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := checkOutput(lf.output); err != nil {
 				return err
 			}
 			rt, err := rf.open(g)
@@ -143,16 +141,16 @@ func newImageListCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
+			if lf.output == "json" {
 				return printJSON(g.stdout, imgs)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			if !noLegend {
+			if !lf.noLegend {
 				fmt.Fprintln(tw, "ID\tNAME\tSIZE\tIMPORTED")
 			}
 			for _, img := range imgs {
 				id := img.ID
-				if !full {
+				if !lf.full {
 					id = shortID(id)
 				}
 				names := img.Names
@@ -166,9 +164,7 @@ func newImageListCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&noLegend, "no-legend", false, "no header line")
-	cmd.Flags().BoolVar(&full, "full", false, "full image IDs")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	lf.bind(cmd, "full image IDs")
 	return cmd
 }
 
@@ -221,15 +217,7 @@ func newImageRmCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
-				if err := rt.RemoveImage(ref); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintf(g.stdout, "removed %s\n", ref)
-			}
-			return errors.Join(errs...)
+			return forEachRef(g.stdout, args, rt.RemoveImage, "removed %s")
 		},
 	}
 }

@@ -24,15 +24,9 @@ func newKVCmd(g *globals) *cobra.Command {
 	}
 	sf.register(cmd)
 	cmd.PersistentFlags().StringVarP(&output, "output", "o", "text", "text or json")
-	checkOutput := func() error {
-		if output != "text" && output != "json" {
-			return usagef("--output %q: want text or json", output)
-		}
-		return nil
-	}
 	withClient := func(run func(ctx context.Context, cli *clientv3.Client, args []string) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(); err != nil {
+			if err := checkOutput(output); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -198,7 +192,7 @@ func newKVCmd(g *globals) *cobra.Command {
 		Short: "Check each endpoint with a linearizable read; exit 1 if any fails",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(); err != nil {
+			if err := checkOutput(output); err != nil {
 				return err
 			}
 			opts, err := sf.target(cmd.Context(), g)

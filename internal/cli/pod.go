@@ -173,15 +173,14 @@ func newPodRunPreparedCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 }
 
 func newPodListCmd(g *globals, rf *runtimeFlags) *cobra.Command {
-	var noLegend, full bool
-	var output string
+	var lf listFlags
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List pods: UUID, APP, IMAGE, STATE, NETWORKS, CREATED",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := checkOutput(lf.output); err != nil {
 				return err
 			}
 			rt, err := rf.open(g)
@@ -192,7 +191,7 @@ func newPodListCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
+			if lf.output == "json" {
 				out := make([]podJSON, 0, len(pods))
 				for _, p := range pods {
 					out = append(out, toPodJSON(p))
@@ -200,16 +199,16 @@ func newPodListCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 				return printJSON(g.stdout, out)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			if !noLegend {
+			if !lf.noLegend {
 				fmt.Fprintln(tw, "UUID\tAPP\tIMAGE\tSTATE\tNETWORKS\tCREATED")
 			}
 			for _, p := range pods {
 				uuid := p.UUID
-				if !full {
+				if !lf.full {
 					uuid = uuid[:8]
 				}
 				created := p.Created().Local().Format("2006-01-02 15:04:05")
-				if !full {
+				if !lf.full {
 					created = humanAgo(time.Since(p.Created())) + " ago"
 				}
 				nets := "-"
@@ -226,9 +225,9 @@ func newPodListCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 				}
 				for i, a := range p.Manifest.Apps {
 					img := a.Image.Name
-					if img == "" || full {
+					if img == "" || lf.full {
 						img = a.Image.ID
-						if !full && len(img) > 19 {
+						if !lf.full && len(img) > 19 {
 							img = img[:19]
 						}
 					}
@@ -242,17 +241,41 @@ func newPodListCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&noLegend, "no-legend", false, "no header line")
-	cmd.Flags().BoolVar(&full, "full", false, "full UUIDs, image IDs and times")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	lf.bind(cmd, "full UUIDs, image IDs and times")
 	return cmd
 }
 
 func checkOutput(output string) error {
 	if output != "text" && output != "json" {
-		return usagef("--output=%s: want text or json", output)
+		return usagef("--output %q: want text or json", output)
 	}
 	return nil
+}
+
+// listFlags are the flags every list verb shares.
+type listFlags struct {
+	noLegend, full bool
+	output         string
+}
+
+func (l *listFlags) bind(cmd *cobra.Command, full string) {
+	cmd.Flags().BoolVar(&l.noLegend, "no-legend", false, "no header line")
+	cmd.Flags().BoolVar(&l.full, "full", false, full)
+	cmd.Flags().StringVarP(&l.output, "output", "o", "text", "text or json")
+}
+
+// forEachRef applies do to each argument, printing those it did and
+// returning every failure together: one bad reference stops no other.
+func forEachRef(w io.Writer, refs []string, do func(ref string) error, done string) error {
+	var errs []error
+	for _, ref := range refs {
+		if err := do(ref); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(w, done+"\n", ref)
+	}
+	return errors.Join(errs...)
 }
 
 func humanAgo(d time.Duration) string {
@@ -403,15 +426,7 @@ func newPodStopCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
-				if err := rt.Stop(ref, force); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(g.stdout, ref)
-			}
-			return errors.Join(errs...)
+			return forEachRef(g.stdout, args, func(ref string) error { return rt.Stop(ref, force) }, "%s")
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "kill the pod at once (SIGKILL)")
@@ -428,15 +443,7 @@ func newPodRmCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
-				if err := rt.Remove(cmd.Context(), ref); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintf(g.stdout, "%q\n", ref)
-			}
-			return errors.Join(errs...)
+			return forEachRef(g.stdout, args, func(ref string) error { return rt.Remove(cmd.Context(), ref) }, "%q")
 		},
 	}
 }

@@ -269,8 +269,7 @@ func (rt *Runtime) resolveImage(ctx context.Context, ref string, insecure bool, 
 		}
 	}
 	verify := rt.verifier(insecure)
-	if st, err := os.Stat(ref); err == nil && !fetchForm {
-		_ = st
+	if _, err := os.Stat(ref); err == nil && !fetchForm {
 		return rt.Images.Import(ctx, ref, image.ImportOptions{Verify: verify, Signature: signature})
 	}
 	if !fetchForm {

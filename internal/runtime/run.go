@@ -136,7 +136,7 @@ func (rt *Runtime) run(ctx context.Context, p *pod.Pod, m *pod.Manifest, o RunOp
 	}
 	// From here on the pod's PID 1 exists and must be waited for.
 	state := &pod.RunState{PID: cmd.Process.Pid, Supervisor: os.Getpid(), Started: time.Now().UTC(), Cgroup: cgroupPath(m.UUID)}
-	if err := rt.setup(ctx, m, state); err != nil {
+	if err := rt.setup(ctx, dir, m, state); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return 0, err
@@ -195,7 +195,7 @@ func (rt *Runtime) run(ctx context.Context, p *pod.Pod, m *pod.Manifest, o RunOp
 }
 
 // setup gives the started pod its cgroup, networks and /etc files.
-func (rt *Runtime) setup(ctx context.Context, m *pod.Manifest, state *pod.RunState) error {
+func (rt *Runtime) setup(ctx context.Context, dir string, m *pod.Manifest, state *pod.RunState) error {
 	if err := newPodCgroup(m.UUID, m.Resources, state.PID); err != nil {
 		return fmt.Errorf("pod %s: %w", m.UUID, err)
 	}
@@ -220,7 +220,7 @@ func (rt *Runtime) setup(ctx context.Context, m *pod.Manifest, state *pod.RunSta
 			dns = append(dns, a.DNS...)
 		}
 	}
-	return writeEtc(rt.podDirOf(m.UUID), m, state.Networks, dns)
+	return writeEtc(dir, m, state.Networks, dns)
 }
 
 func ipString(ip net.IP) string {
@@ -228,10 +228,6 @@ func ipString(ip net.IP) string {
 		return ""
 	}
 	return ip.String()
-}
-
-func (rt *Runtime) podDirOf(uuid string) string {
-	return filepath.Join(rt.Pods.Dir, string(pod.PhaseRun), uuid)
 }
 
 // writeEtc writes the pod's hostname, hosts and resolv.conf, which stage1
