@@ -27,7 +27,9 @@ func (rt *Runtime) podImages() (ids, layerDirs map[string][]string, err error) {
 		for _, a := range m.Apps {
 			ids[a.Image.ID] = append(ids[a.Image.ID], e.UUID)
 			for _, l := range a.Layers {
-				base := filepath.Base(l)
+				// A directory, or a key (image.DirKey) while the pod
+				// is prepared.
+				base := strings.TrimPrefix(filepath.Base(l), "sha256:")
 				layerDirs[base] = append(layerDirs[base], e.UUID)
 			}
 		}

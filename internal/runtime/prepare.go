@@ -80,7 +80,7 @@ type PodOptions struct {
 // Prepare resolves the images (importing or fetching those not in the
 // store), checks every option, and writes the pod: it returns the pod
 // locked in the prepare phase, for Run or MarkPrepared.
-func (rt *Runtime) Prepare(ctx context.Context, o PodOptions) (*pod.Pod, error) {
+func (rt *Runtime) Prepare(ctx context.Context, o PodOptions) (_ *pod.Pod, err error) {
 	if len(o.Apps) == 0 {
 		return nil, fmt.Errorf("a pod needs at least one image")
 	}
@@ -88,21 +88,34 @@ func (rt *Runtime) Prepare(ctx context.Context, o PodOptions) (*pod.Pod, error) 
 		return nil, fmt.Errorf("--interactive works with one app only, got %d", len(o.Apps))
 	}
 	m := &pod.Manifest{Name: o.Name, Created: time.Now().UTC(), Volumes: o.Volumes, DNS: o.DNS, Insecure: o.Insecure}
-	var err error
 	if m.Net, err = netSpec(o.Net, o.Ports); err != nil {
 		return nil, err
 	}
 	if err := checkVolumes(o.Volumes); err != nil {
 		return nil, err
 	}
+	// The pod exists before its images are unpacked, and records them
+	// first, so that neither `atoll image rm` nor image gc can take them
+	// away in between.
+	p, err := rt.Pods.Create()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			p.Remove()
+		}
+	}()
+	claim := &pod.Manifest{Name: o.Name, Created: m.Created}
+	reserve := func(img *image.Image) error { return rt.claimImage(p, claim, img) }
 	names := map[string]bool{}
 	for i, ao := range o.Apps {
 		sig := ""
 		if i == 0 {
 			sig = o.Signature
 		}
-		app, err := rt.prepareApp(ctx, ao, o, sig)
-		if err != nil {
+		var app *pod.App
+		if app, err = rt.prepareApp(ctx, ao, o, sig, reserve); err != nil {
 			return nil, err
 		}
 		if names[app.Name] {
@@ -121,19 +134,22 @@ func (rt *Runtime) Prepare(ctx context.Context, o PodOptions) (*pod.Pod, error) 
 		}
 		m.Apps = append(m.Apps, *app)
 	}
-	p, err := rt.Pods.Create()
-	if err != nil {
-		return nil, err
-	}
 	m.Hostname = o.Hostname
 	if m.Hostname == "" {
 		m.Hostname = "atoll-" + p.UUID
 	}
-	if err := rt.writePod(p, m); err != nil {
-		p.Remove()
+	if err = rt.writePod(p, m); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// claimImage records in a pod being prepared that it uses img, before its
+// layers are unpacked: podImages counts the pod's claim as it counts a
+// manifest.
+func (rt *Runtime) claimImage(p *pod.Pod, claim *pod.Manifest, img *image.Image) error {
+	claim.Apps = append(claim.Apps, pod.App{Image: pod.ImageRef{ID: img.ID}, Layers: rt.Images.DirKeys(img)})
+	return p.WriteManifest(claim)
 }
 
 func (rt *Runtime) writePod(p *pod.Pod, m *pod.Manifest) error {
@@ -168,9 +184,14 @@ func (rt *Runtime) writePod(p *pod.Pod, m *pod.Manifest) error {
 	return p.WriteManifest(m)
 }
 
-func (rt *Runtime) prepareApp(ctx context.Context, ao AppOptions, o PodOptions, signature string) (*pod.App, error) {
+// prepareApp resolves the app's image, has reserve record it in the pod,
+// then unpacks it and checks the app's options.
+func (rt *Runtime) prepareApp(ctx context.Context, ao AppOptions, o PodOptions, signature string, reserve func(*image.Image) error) (*pod.App, error) {
 	img, err := rt.resolveImage(ctx, ao.Image, o.Insecure.Image, signature)
 	if err != nil {
+		return nil, err
+	}
+	if err := reserve(img); err != nil {
 		return nil, err
 	}
 	layers, err := rt.Images.RootfsLayers(ctx, img)

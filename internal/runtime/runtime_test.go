@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,7 +55,7 @@ func newTestRuntime(t *testing.T, subnet int) *testRuntime {
 		RunDir:    filepath.Join(base, "run"),
 		ConfigDir: filepath.Join(base, "etc"),
 		DefaultNetwork: network.DefaultNetwork{
-			Bridge: fmt.Sprintf("atolltest%d", subnet),
+			Bridge: fmt.Sprintf("atollrt%d", subnet),
 			Subnet: fmt.Sprintf("10.251.%d.0/24", subnet),
 		},
 	})
@@ -64,7 +65,7 @@ func newTestRuntime(t *testing.T, subnet int) *testRuntime {
 	appImage.Do(func() {
 		appImage.dir = imagetest.WriteLayout(t, filepath.Join(os.TempDir(), fmt.Sprintf("atoll-testapp-%d", os.Getpid())), imagetest.TestApp(t), "test/app:latest")
 	})
-	bridge := fmt.Sprintf("atolltest%d", subnet)
+	bridge := fmt.Sprintf("atollrt%d", subnet)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
 	if _, err := rt.Images.Import(context.Background(), appImage.dir, image.ImportOptions{Name: "test/app"}); err != nil {
 		t.Fatal(err)
@@ -246,9 +247,9 @@ func TestKilledPodIsExitedAndCollected(t *testing.T) {
 		in, err := r.Status(uuid)
 		return err == nil && in.State == "exited"
 	}, "the killed pod to read as exited")
-	if alive(in.Run.PID) {
-		t.Errorf("the pod's PID 1 (%d) survived its pod process", in.Run.PID)
-	}
+	// The lock is free once PID 1 has closed its files, a moment before
+	// it is gone.
+	waitFor(t, func() bool { return !alive(in.Run.PID) }, fmt.Sprintf("the pod's PID 1 (%d) to die with its pod process", in.Run.PID))
 	res, err := r.GC(context.Background(), GCOptions{})
 	if err != nil || len(res.Removed) != 1 {
 		t.Fatalf("gc: removed %v, errors %v %v; want the pod removed", res.Removed, res.Errors, err)
@@ -265,7 +266,7 @@ func TestHelperRunPrepared(t *testing.T) {
 		t.Skip("helper process of TestKilledPodIsExitedAndCollected")
 	}
 	rt, err := Open(Options{StateDir: os.Getenv("ATOLL_TEST_STATE"), RunDir: os.Getenv("ATOLL_TEST_RUN"), ConfigDir: os.Getenv("ATOLL_TEST_ETC"),
-		DefaultNetwork: network.DefaultNetwork{Bridge: "atolltest6", Subnet: "10.251.6.0/24"}})
+		DefaultNetwork: network.DefaultNetwork{Bridge: "atollrt6", Subnet: "10.251.6.0/24"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +453,7 @@ func TestHundredPodsLeaveNothing(t *testing.T) {
 	// little after the pod process has returned.
 	var links []byte
 	for i := 0; i < 100; i++ {
-		links, _ = exec.Command("ip", "-o", "link", "show", "master", "atolltest9").Output()
+		links, _ = exec.Command("ip", "-o", "link", "show", "master", "atollrt9").Output()
 		if len(links) == 0 {
 			break
 		}
@@ -481,4 +482,45 @@ func countMatching(t *testing.T, path, substr string) int {
 		}
 	}
 	return n
+}
+
+// A pod being prepared holds its images from before they are unpacked, and
+// one that fails to prepare leaves nothing.
+func TestPreparingPodHoldsItsImages(t *testing.T) {
+	r := newTestRuntime(t, 10)
+	ctx := context.Background()
+	img, err := r.Images.Get("test/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Images.RootfsLayers(ctx, img); err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.Pods.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.claimImage(p, &pod.Manifest{}, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RemoveImage("test/app"); !errors.Is(err, image.ErrInUse) {
+		t.Errorf("RemoveImage of a claimed image: %v, want ErrInUse", err)
+	}
+	if _, err := r.GCImages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range r.Images.DirKeys(img) {
+		if matches, _ := filepath.Glob(filepath.Join(r.opts.StateDir, "images", "*", strings.TrimPrefix(key, "sha256:"))); len(matches) == 0 {
+			t.Errorf("image gc removed %s, which a preparing pod claims", key)
+		}
+	}
+	p.Remove()
+
+	_, err = r.Prepare(ctx, PodOptions{Apps: []AppOptions{app("true"), {Image: "no/such-image"}}, Net: []string{"none"}})
+	if err == nil {
+		t.Fatal("Prepare with a missing image succeeded")
+	}
+	if entries, err := r.Pods.List(); err != nil || len(entries) != 0 {
+		t.Errorf("pods after a failed prepare: %v, %v; want none", entries, err)
+	}
 }

@@ -366,8 +366,10 @@ func (s *Store) archiveLayer(ctx context.Context, r io.Reader, hdr *tar.Header, 
 		return v1.Descriptor{}, err
 	}
 	mt := compressionOf(magic).mediaType()
-	if mt == types.OCIUncompressedLayer && s.hasBlob(diffID) && hdr.Size >= 0 {
-		return v1.Descriptor{MediaType: mt, Digest: diffID, Size: hdr.Size}, nil
+	if mt == types.OCIUncompressedLayer {
+		if fi, err := os.Stat(s.blobPath(diffID)); err == nil {
+			return v1.Descriptor{MediaType: mt, Digest: diffID, Size: fi.Size()}, nil
+		}
 	}
 	h, n, err := s.putBlobAny(ctx, br)
 	if err != nil {

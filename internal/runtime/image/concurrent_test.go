@@ -235,6 +235,9 @@ func TestGCKeep(t *testing.T) {
 	for _, d := range dirs {
 		keys = append(keys, DirKey(d))
 	}
+	if !slices.Equal(keys, s.DirKeys(img)) {
+		t.Errorf("DirKeys = %q, want the keys of RootfsLayers' directories %q", s.DirKeys(img), keys)
+	}
 	slices.Sort(keys)
 	slices.Sort(asked)
 	if !slices.Equal(asked, keys) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,6 +55,8 @@ func (s *Store) GC(ctx context.Context, keep func(layerDiffID string) bool) (GCS
 }
 
 // live returns the blobs and the unpacked directories the images refer to.
+// A damaged image (a blob missing or bad) keeps what can still be known of
+// it, and does not stop the collection of the rest.
 func (s *Store) live() (blobs, dirs map[string]bool, err error) {
 	refs, err := s.loadRefs()
 	if err != nil {
@@ -61,17 +64,30 @@ func (s *Store) live() (blobs, dirs map[string]bool, err error) {
 	}
 	blobs, dirs = map[string]bool{}, map[string]bool{}
 	for _, e := range refs.Images {
-		m, img, err := s.read(e.ID)
+		id, _ := v1.NewHash(e.ID)
+		blobs[id.Hex] = true
+		b, err := s.readBlob(id, maxManifestSize)
 		if err != nil {
-			// Keep everything rather than guess what a damaged image needs.
-			return nil, nil, fmt.Errorf("image gc: %w", err)
+			continue
 		}
-		blobs[strings.TrimPrefix(e.ID, "sha256:")] = true
+		m, err := parseManifest(b)
+		if err != nil {
+			continue
+		}
 		blobs[m.Config.Digest.Hex] = true
+		for _, l := range m.Layers {
+			blobs[l.Digest.Hex] = true
+		}
+		config, err := s.readBlob(m.Config.Digest, maxConfigSize)
+		if err != nil {
+			continue
+		}
+		img, err := describe(m, config)
+		if err != nil {
+			continue
+		}
 		for _, l := range img.Layers {
-			digest, diffID, _ := layerHashes(l)
-			blobs[digest.Hex] = true
-			dirs[diffID.Hex] = true
+			dirs[strings.TrimPrefix(l.DiffID, "sha256:")] = true
 		}
 		dirs[chainID(img.Layers).Hex] = true
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -31,9 +32,9 @@ type Verifier interface {
 
 // Import imports the image at path: an OCI image layout directory, a
 // docker-archive tar as `docker save` writes it, or an OCI image layout as a
-// tar. An archive or layout holding several images needs opt.Name to say
-// which (a RepoTag of the docker-archive); use Fetch with "oci:PATH:TAG" to
-// pick a layout's image by tag.
+// tar. From an archive or layout holding several images, opt.Name picks the
+// one with that name (a RepoTag, a ref.name); Fetch "oci:PATH:TAG" picks a
+// layout's image by tag. A multi-arch index gives its linux/<GOARCH> image.
 func (s *Store) Import(ctx context.Context, path string, opt ImportOptions) (*Image, error) {
 	return s.importPath(ctx, "import", path, "", defaultPlatform(), opt)
 }
@@ -228,9 +229,9 @@ func sha256Of(b []byte) v1.Hash {
 // name images of layouts whose ref.name is only a tag.
 func baseName(path string) string {
 	b := filepath.Base(filepath.Clean(path))
-	for _, ext := range []string{".tar", ".oci", ".tgz"} {
-		if len(b) > len(ext) && b[len(b)-len(ext):] == ext {
-			return b[:len(b)-len(ext)]
+	for _, ext := range []string{".tar", ".oci"} {
+		if t, ok := strings.CutSuffix(b, ext); ok && t != "" {
+			return t
 		}
 	}
 	return b

@@ -86,7 +86,11 @@ func (s *Store) importLayout(ctx context.Context, src ociSource, verb, tag strin
 	if err != nil {
 		return nil, fmt.Errorf("%s: index.json: %w", what, err)
 	}
-	desc, err := pickTop(top, tag, plat, what)
+	sel := tag
+	if sel == "" && len(top.Manifests) > 1 && opt.Name != "" {
+		sel = opt.Name
+	}
+	desc, err := pickTop(top, sel, plat, what)
 	if err != nil {
 		return nil, err
 	}

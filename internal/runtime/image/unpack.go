@@ -33,7 +33,8 @@ import (
 // that one is returned.
 //
 // The directories are shared by all images and pods that have the layer:
-// never write into them. GC keeps them while keep(DirKey(dir)) is true.
+// never write into them. GC keeps them while keep(DirKey(dir)) is true;
+// DirKeys gives those keys before the directories exist.
 func (s *Store) RootfsLayers(ctx context.Context, img *Image) ([]string, error) {
 	if img == nil {
 		return nil, fmt.Errorf("rootfs layers: %w: no image", ErrInvalid)
@@ -75,6 +76,20 @@ func (s *Store) RootfsLayers(ctx context.Context, img *Image) ([]string, error) 
 // RootfsLayers returned: "sha256:<hex>", the layer's DiffID for a layers/
 // directory, the top layer's ChainID for a flattened rootfs/ one.
 func DirKey(dir string) string { return "sha256:" + filepath.Base(dir) }
+
+// DirKeys returns the DirKey of each directory RootfsLayers gives for img,
+// without unpacking anything: a pod records them before it asks for the
+// directories, so that a GC running in between cannot take them away.
+func (s *Store) DirKeys(img *Image) []string {
+	if s.mode == layer.Flatten {
+		return []string{chainID(img.Layers).String()}
+	}
+	var keys []string
+	for _, l := range topmost(img.Layers) {
+		keys = append(keys, l.DiffID)
+	}
+	return keys
+}
 
 // topmost drops the lower occurrences of layers an image has twice.
 func topmost(layers []Layer) []Layer {

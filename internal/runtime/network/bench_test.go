@@ -87,6 +87,17 @@ func BenchmarkDefaultSetupTeardownLiveNamespace(b *testing.B) {
 	bench(b, testConfig(b, 21), []string{"default"}, nil, false)
 }
 
+// With IPMasq, as on a machine: Setup also checks the masquerade rule (one
+// iptables-save, while netlink works). No traffic leaves: the test bridge's
+// egress is dropped.
+func BenchmarkDefaultSetupTeardownIPMasq(b *testing.B) {
+	requireRoot(b)
+	cfg := testConfig(b, 25)
+	cfg.Default.IPMasq = true
+	keepIPForward(b)
+	bench(b, cfg, []string{"default"}, nil, true)
+}
+
 // One published port adds the iptables execs.
 func BenchmarkDefaultSetupTeardownPort(b *testing.B) {
 	requireRoot(b)

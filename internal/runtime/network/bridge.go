@@ -57,6 +57,7 @@ func (e *env) allocate(ctx context.Context, podID string) (net.IP, error) {
 	ones, _ := e.subnet.Mask.Size()
 	size := uint32(1) << (32 - ones)
 	dir := e.paths.addrDir()
+	var errs []error
 	for pass := 0; pass < 2; pass++ {
 		for i := uint32(2); i < size-1; i++ {
 			ip := addToIP(e.subnet.IP, i)
@@ -76,7 +77,7 @@ func (e *env) allocate(ctx context.Context, podID string) (net.IP, error) {
 		for i := uint32(2); i < size-1; i++ {
 			ok, _, err := e.reclaim(ctx, dir, addToIP(e.subnet.IP, i).String(), podID)
 			if err != nil {
-				return nil, fmt.Errorf("allocate address: %w", err)
+				errs = append(errs, err)
 			}
 			freed = freed || ok
 		}
@@ -84,7 +85,7 @@ func (e *env) allocate(ctx context.Context, podID string) (net.IP, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("%w in %s (every address is held by a live pod)", ErrNoAddress, e.subnet)
+	return nil, errors.Join(fmt.Errorf("%w in %s (every address is held by a live pod)", ErrNoAddress, e.subnet), errors.Join(errs...))
 }
 
 // setupDefault attaches the pod to the built-in network: an address, the
@@ -112,7 +113,14 @@ func (e *env) setupDefault(ctx context.Context, rec *record, n *netRecord, ns ne
 	var iptDone chan error
 	if e.cfg.Default.IPMasq || len(ports) > 0 {
 		iptDone = make(chan error, 1)
-		go func() { iptDone <- e.applyRules(ctx, rec.PodID, ip, ports) }()
+		podID := rec.PodID
+		go func() {
+			err := e.applyRules(ctx, podID, ip, ports)
+			if err == nil {
+				flushUDPConntrack(ports)
+			}
+			iptDone <- err
+		}()
 	}
 	err = e.plumb(rec.PodID, n, ip, ns, podNL, len(ports) > 0)
 	if iptDone != nil {
@@ -121,7 +129,6 @@ func (e *env) setupDefault(ctx context.Context, rec *record, n *netRecord, ns ne
 	if err != nil {
 		return Attachment{}, err
 	}
-	flushUDPConntrack(ports)
 	return att, nil
 }
 
@@ -228,7 +235,7 @@ func (e *env) ensureBridge(host *netlink.Handle) (netlink.Link, error) {
 
 // teardownDefault deletes the pod's veth (see deleteHostVeth) and releases
 // its address. The bridge stays.
-func (e *env) teardownDefault(podID string, n *netRecord, nsAlive bool) error {
+func (e *env) teardownDefault(podID string, n *netRecord, nsAlive, undo bool) error {
 	var errs []error
 	if err := deleteHostVeth(n.HostVeth, podID, nsAlive); err != nil {
 		errs = append(errs, err)
@@ -238,9 +245,11 @@ func (e *env) teardownDefault(podID string, n *netRecord, nsAlive bool) error {
 		if err := release(dir, n.Addr, podID); err != nil {
 			errs = append(errs, fmt.Errorf("release address %s: %w", n.Addr, err))
 		}
-	} else if err := releaseAll(dir, podID); err != nil {
-		// Setup died between allocating and recording.
-		errs = append(errs, fmt.Errorf("release addresses: %w", err))
+	} else if !undo {
+		// Setup may have died between allocating and recording.
+		if err := releaseAll(dir, podID); err != nil {
+			errs = append(errs, fmt.Errorf("release addresses: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -318,9 +327,11 @@ func sysctl(key, value string) error {
 	return nil
 }
 
-// flushUDPConntrack forgets UDP flows to the pod's new host ports: a flow
-// that a dead pod's DNAT set up would otherwise keep going to the old
-// address while the client keeps sending. Best effort, as in CNI's portmap.
+// flushUDPConntrack forgets UDP flows to the pod's new host ports, once its
+// DNAT rules are in: a flow that an earlier pod's rule set up would
+// otherwise keep going to the old address while the client keeps sending.
+// Best effort, as in CNI's portmap. It costs a conntrack dump (10 ms and
+// more), so only UDP mappings pay it, while netlink does the rest.
 func flushUDPConntrack(ports []PortMapping) {
 	for _, m := range ports {
 		if m.Protocol != "udp" {

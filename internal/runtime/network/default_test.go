@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -348,16 +350,39 @@ func TestSetupTeardownCycles(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t, 6)
 	ns := newNS(t)
-	ports := []PortMapping{{ContainerPort: 80, HostPort: freePort(t), Protocol: "tcp"}, {ContainerPort: 53, HostPort: freePort(t), Protocol: "udp"}}
+	tcp := PortMapping{ContainerPort: 80, HostPort: freePort(t), Protocol: "tcp"}
+	udp := PortMapping{ContainerPort: 53, HostPort: freePort(t), Protocol: "udp"}
 	var ids []string
 	for i := range 100 {
 		id := newPodID(t)
 		ids = append(ids, id)
-		if _, err := Setup(ctx, cfg, id, ns, []string{"default"}, ports); err != nil {
+		ports := []PortMapping{tcp}
+		if i%10 == 5 {
+			ports = append(ports, udp)
+		}
+		podNS := ns
+		if i%10 != 0 {
+			// Most pods exit before their Teardown, as they do; every tenth
+			// is torn down alive.
+			podNS = filepath.Join(t.TempDir(), "netns")
+			if err := createNS(podNS); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := Setup(ctx, cfg, id, podNS, []string{"default"}, ports); err != nil {
+			deleteNS(podNS)
 			t.Fatalf("cycle %d: Setup: %v", i, err)
 		}
-		if err := Teardown(ctx, cfg, id, ns); err != nil {
+		if podNS != ns {
+			deleteNS(podNS)
+		}
+		if err := Teardown(ctx, cfg, id, podNS); err != nil {
 			t.Fatalf("cycle %d: Teardown: %v", i, err)
+		}
+	}
+	for _, id := range ids {
+		if !hostVethGone(id) {
+			t.Errorf("veth %s of pod %s left", hostVethName(id), id)
 		}
 	}
 	links, err := netlink.LinkList()
@@ -526,5 +551,79 @@ func TestLoopbackUp(t *testing.T) {
 	})
 	if err != nil {
 		t.Error(err)
+	}
+}
+
+// The way stage0 and gc use it: the namespace is a process's, named by
+// /proc/<pid>/ns/net, and the process is killed.
+func TestPodProcessKilled(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	cfg := testConfig(t, 16)
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ns := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	id := newPodID(t)
+	hp := freePort(t)
+	atts, err := Setup(ctx, cfg, id, ns, []string{"default"}, []PortMapping{{ContainerPort: 80, HostPort: hp}})
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	if got, err := Attachments(cfg, id); err != nil || len(got) != 1 || !got[0].IP.IP.Equal(atts[0].IP.IP) {
+		t.Errorf("Attachments = %v, %v; want %v", got, err, atts)
+	}
+	cmd.Process.Kill() // kill -9
+	cmd.Wait()
+	if err := Teardown(ctx, cfg, id, ns); err != nil {
+		t.Fatalf("Teardown: %v", err)
+	}
+	if !hostVethGone(id) {
+		t.Errorf("veth %s left", hostVethName(id))
+	}
+	for _, d := range []string{"default", "ports", "pods"} {
+		if files := dirEntries(t, filepath.Join(cfg.StateDir, d)); len(files) != 0 {
+			t.Errorf("%s/ after Teardown: %v, want empty", d, files)
+		}
+	}
+	if strings.Contains(iptablesSaveText(t), id) {
+		t.Errorf("iptables rules of pod %s after Teardown", id)
+	}
+}
+
+// Shared rules that someone flushed come back with the next pod that
+// publishes a port, even right after a check.
+func TestHostPortRulesComeBack(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	cfg := testConfig(t, 17)
+	ns := newNS(t)
+	ports := []PortMapping{{ContainerPort: 80, HostPort: freePort(t), Protocol: "tcp"}}
+	idA := newPodID(t)
+	if _, err := Setup(ctx, cfg, idA, ns, []string{"default"}, ports); err != nil {
+		t.Fatalf("Setup A: %v", err)
+	}
+	if err := Teardown(ctx, cfg, idA, ns); err != nil {
+		t.Fatalf("Teardown A: %v", err)
+	}
+	removeHostPortChainIfUnused(t) // the flush
+	if strings.Contains(iptablesSaveText(t), ":"+ChainHostPorts+" ") {
+		t.Skipf("%s still there: another pod's rules are in it", ChainHostPorts)
+	}
+	idB := newPodID(t)
+	if _, err := Setup(ctx, cfg, idB, ns, []string{"default"}, ports); err != nil {
+		t.Fatalf("Setup B after the flush: %v", err)
+	}
+	s := iptablesSaveText(t)
+	for _, want := range []string{":" + ChainHostPorts + " ", "-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment \"atoll host ports\"", "--comment \"atoll pod " + idB + "\" -j DNAT"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("iptables after Setup B lacks %q", want)
+		}
+	}
+	if err := Teardown(ctx, cfg, idB, ns); err != nil {
+		t.Errorf("Teardown B: %v", err)
 	}
 }

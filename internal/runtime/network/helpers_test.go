@@ -50,7 +50,7 @@ func testConfig(t testing.TB, n int) Config {
 	t.Helper()
 	cfg := Config{
 		ConfDir:  t.TempDir(),
-		StateDir: t.TempDir(),
+		StateDir: stateDir(t),
 		Default: DefaultNetwork{
 			Bridge: fmt.Sprintf("atolltest%d", n),
 			Subnet: fmt.Sprintf("10.99.%d.0/24", n),
@@ -59,6 +59,19 @@ func testConfig(t testing.TB, n int) Config {
 	guardBridge(t, cfg.Default.Bridge)
 	t.Cleanup(func() { cleanupDefault(t, cfg) })
 	return cfg
+}
+
+// stateDir is a temporary directory on a tmpfs, as StateDir is on a
+// machine (and a disk's journal, busy with others' writes, can stall the
+// renames and links of every Setup), or on the disk when there is none.
+func stateDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "atoll-net-test")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // guardBridge drops whatever the host would route from bridge elsewhere.
@@ -80,20 +93,34 @@ func guardBridge(t testing.TB, bridge string) {
 func cleanupDefault(t testing.TB, cfg Config) {
 	t.Helper()
 	ctx := context.Background()
+	// Pods a failed test left behind.
+	for _, f := range dirEntries(t, filepath.Join(cfg.StateDir, "pods")) {
+		if id, ok := strings.CutSuffix(f, ".json"); ok {
+			if err := Teardown(ctx, cfg, id, ""); err != nil {
+				t.Errorf("teardown of leftover pod %s: %v", id, err)
+			}
+		}
+	}
 	deleteLink(t, cfg.Default.Bridge)
 	var comments []string
 	for _, r := range masqRules(cfg.Default.Subnet) {
 		comments = append(comments, r.comment)
 	}
-	comments = append(comments, hostPortRules(cfg.Default.Bridge)[3].comment)
+	for _, r := range hostPortRules(cfg.Default.Bridge) {
+		if r.table == "filter" { // the bridge's guard; the rest is shared
+			comments = append(comments, r.comment)
+		}
+	}
 	if err := deleteRules(ctx, comments...); err != nil {
 		t.Errorf("remove rules of %s: %v", cfg.Default.Bridge, err)
 	}
 	removeHostPortChainIfUnused(t)
 }
 
-// removeHostPortChainIfUnused removes the shared host-port rules and chain
-// when no pod rule is left in it.
+// removeHostPortChainIfUnused flushes the shared host port rules as an
+// operator might, unless a pod (of this or another test package) has rules
+// in the chain. The check is the kernel's: the jumps and the chain go in one
+// iptables-restore, which deleting a non-empty chain fails as a whole.
 func removeHostPortChainIfUnused(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
@@ -102,21 +129,17 @@ func removeHostPortChainIfUnused(t testing.TB) {
 		t.Errorf("iptables-save: %v", err)
 		return
 	}
-	nat := rs.table("nat")
-	if !nat.chains[ChainHostPorts] {
+	if !rs.table("nat").chains[ChainHostPorts] {
 		return
 	}
-	for _, l := range nat.rules {
-		if strings.HasPrefix(l, "-A "+ChainHostPorts+" ") {
-			return // a pod's rules: not the tests' to remove
+	del := map[string][]string{}
+	for _, c := range []string{"atoll host ports", "atoll host ports masquerade"} {
+		for table, lines := range rs.withComment(c) {
+			del[table] = append(del[table], lines...)
 		}
 	}
-	if err := deleteRules(ctx, "atoll host ports", "atoll host ports masquerade"); err != nil {
-		t.Errorf("remove host port jumps: %v", err)
-	}
-	if err := iptablesRestore(ctx, map[string][]string{"nat": {"-X " + ChainHostPorts}}); err != nil {
-		t.Errorf("remove chain %s: %v", ChainHostPorts, err)
-	}
+	del["nat"] = append(del["nat"], "-X "+ChainHostPorts)
+	_ = iptablesRestore(ctx, del) // fails while a pod's rules are in the chain
 }
 
 func deleteLink(t testing.TB, name string) {

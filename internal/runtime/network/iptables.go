@@ -3,6 +3,7 @@ package network
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // iptables is driven through iptables-save and iptables-restore --noflush:
@@ -102,6 +104,13 @@ func podRules(podID string, ip net.IP, subnet string, ports []PortMapping) []str
 	return lines
 }
 
+// ruleCheckInterval is how long Setup trusts a check that found (or made)
+// the shared rules: within it, pods add their own rules, or nothing, without
+// reading iptables again. Shared rules that someone flushed come back with
+// the next Setup after it, or at once for a pod with ports (its rules need
+// ChainHostPorts, and their failure sends Setup to the check).
+const ruleCheckInterval = 10 * time.Second
+
 // applyRules makes sure the shared rules Setup needs exist (IPMasq, host
 // ports) and adds the pod's DNAT rules. Checking costs one iptables-save;
 // when a shared rule is missing, the check and the add run again under a
@@ -118,15 +127,25 @@ func (e *env) applyRules(ctx context.Context, podID string, ip net.IP, ports []P
 		chains = append(chains, ChainHostPorts)
 		pod = podRules(podID, ip, e.subnet.String(), ports)
 	}
+	stamp := e.ruleStamp(chains, want)
+	if fi, err := os.Stat(stamp); err == nil && time.Since(fi.ModTime()) < ruleCheckInterval {
+		if len(pod) == 0 {
+			return nil
+		}
+		if err := iptablesRestore(ctx, map[string][]string{"nat": pod}); err == nil {
+			return nil
+		}
+	}
 	rs, err := iptablesSave(ctx)
 	if err != nil {
 		return err
 	}
 	if rs.missing(chains, want) == "" {
-		if len(pod) == 0 {
-			return nil
+		if err := iptablesRestore(ctx, map[string][]string{"nat": pod}); err != nil {
+			return err
 		}
-		return iptablesRestore(ctx, map[string][]string{"nat": pod})
+		touch(stamp)
+		return nil
 	}
 	lock, err := lockFile(filepath.Join(e.paths.lockDir(), "iptables"), false)
 	if err != nil {
@@ -148,11 +167,41 @@ func (e *env) applyRules(ctx context.Context, podID string, ip net.IP, ports []P
 		}
 	}
 	in["nat"] = append(in["nat"], pod...)
-	return iptablesRestore(ctx, in)
+	if err := iptablesRestore(ctx, in); err != nil {
+		return err
+	}
+	touch(stamp)
+	return nil
 }
 
-// deletePodRules deletes every rule whose comment names the pod.
-func deletePodRules(ctx context.Context, podID string) error {
+// ruleStamp names the file whose mtime says when the shared rules were last
+// checked.
+func (e *env) ruleStamp(chains []string, want []rule) string {
+	h := sha256.New()
+	for _, c := range chains {
+		fmt.Fprintln(h, c)
+	}
+	for _, r := range want {
+		fmt.Fprintln(h, r.table, r.line())
+	}
+	return filepath.Join(e.paths.lockDir(), fmt.Sprintf("rules-%x", h.Sum(nil)[:8]))
+}
+
+func touch(path string) { _ = os.WriteFile(path, nil, 0o644) }
+
+// deletePodRules deletes the pod's DNAT rules: first as Setup made them
+// (one exec), else every rule whose comment names the pod, as
+// iptables-save shows them.
+func deletePodRules(ctx context.Context, podID string, made []string) error {
+	if len(made) > 0 {
+		del := make([]string, len(made))
+		for i, l := range made {
+			del[i] = "-D" + strings.TrimPrefix(l, "-A")
+		}
+		if iptablesRestore(ctx, map[string][]string{"nat": del}) == nil {
+			return nil
+		}
+	}
 	var err error
 	for range 3 {
 		var rs ruleset

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -35,7 +34,7 @@ var (
 	// ErrAlreadySetUp reports a second Setup for a pod that has a record.
 	ErrAlreadySetUp = errors.New("pod network already set up")
 	// ErrPortInUse reports a host port that another live pod publishes.
-	ErrPortInUse = errors.New("host port in use")
+	ErrPortInUse = errors.New("port in use")
 	// ErrNoAddress reports a built-in subnet with no free address.
 	ErrNoAddress = errors.New("no free address")
 	// ErrBadPort reports a --port value or PortMapping that cannot be used.
@@ -102,20 +101,24 @@ func newEnv(cfg Config) (*env, error) {
 		return nil, fmt.Errorf("%w: default subnet %q: %w", ErrInvalid, cfg.Default.Subnet, err)
 	}
 	ones, bits := subnet.Mask.Size()
-	if subnet.IP.To4() == nil || bits != 32 || ones > 30 {
-		return nil, fmt.Errorf("%w: default subnet %q: want an IPv4 subnet of at most /30", ErrInvalid, cfg.Default.Subnet)
+	if subnet.IP.To4() == nil || bits != 32 || ones < 8 || ones > 30 {
+		return nil, fmt.Errorf("%w: default subnet %q: want an IPv4 subnet from /8 to /30", ErrInvalid, cfg.Default.Subnet)
 	}
 	subnet.IP = subnet.IP.To4()
 	return &env{cfg: cfg, paths: paths{cfg.StateDir}, subnet: subnet, gw: addToIP(subnet.IP, 1)}, nil
 }
 
-// podIDPattern keeps pod IDs usable as file names, iptables comments and
-// CNI container IDs.
-var podIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
+// checkPodID keeps pod IDs usable as file names, iptables comments and CNI
+// container IDs: a letter or digit, then letters, digits, '_', '.', '-'.
 func checkPodID(podID string) error {
-	if !podIDPattern.MatchString(podID) {
-		return fmt.Errorf("%w: pod ID %q: want letters, digits, '_', '.' or '-', at most 128", ErrInvalid, podID)
+	ok := podID != "" && len(podID) <= 128
+	for i := 0; ok && i < len(podID); i++ {
+		c := podID[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		ok = alnum || i > 0 && (c == '_' || c == '.' || c == '-')
+	}
+	if !ok {
+		return fmt.Errorf("%w: pod ID %q: want a letter or digit, then letters, digits, '_', '.' or '-', at most 128", ErrInvalid, podID)
 	}
 	return nil
 }
@@ -170,7 +173,7 @@ func Setup(ctx context.Context, cfg Config, podID, netnsPath string, networks []
 			return
 		}
 		// Undo even when ctx is what failed.
-		if uerr := e.teardownLocked(context.WithoutCancel(ctx), podID, netnsPath, rec); uerr != nil {
+		if uerr := e.teardownLocked(context.WithoutCancel(ctx), podID, netnsPath, rec, true); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("pod %s: undo: %w", podID, uerr))
 			return
 		}
@@ -295,7 +298,7 @@ func (e *env) teardown(ctx context.Context, podID, netnsPath string, nonBlocking
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("pod %s: %w", podID, err)
 	}
-	if err := e.teardownLocked(ctx, podID, netnsPath, rec); err != nil {
+	if err := e.teardownLocked(ctx, podID, netnsPath, rec, false); err != nil {
 		return err
 	}
 	lock.remove()
@@ -303,8 +306,10 @@ func (e *env) teardown(ctx context.Context, podID, netnsPath string, nonBlocking
 }
 
 // teardownLocked undoes what rec says, then removes rec. With no record it
-// sweeps what can be found from the pod ID alone (veth, CNI cache).
-func (e *env) teardownLocked(ctx context.Context, podID, netnsPath string, rec *record) error {
+// sweeps what can be found from the pod ID alone (veth, CNI cache). undo
+// says Setup calls it in the same process, so rec is exact: an address not
+// in it was never allocated.
+func (e *env) teardownLocked(ctx context.Context, podID, netnsPath string, rec *record, undo bool) error {
 	var errs []error
 	if rec == nil {
 		if err := deleteHostVeth(hostVethName(podID), podID, true); err != nil {
@@ -325,7 +330,7 @@ func (e *env) teardownLocked(ctx context.Context, podID, netnsPath string, rec *
 		var err error
 		switch n.Kind {
 		case kindBuiltin:
-			err = e.teardownDefault(podID, n, nsPath != "")
+			err = e.teardownDefault(podID, n, nsPath != "", undo)
 		default:
 			var pub []PortMapping
 			if i == 0 {
@@ -338,7 +343,11 @@ func (e *env) teardownLocked(ctx context.Context, podID, netnsPath string, rec *
 		}
 	}
 	if len(rec.Ports) > 0 && len(rec.Networks) > 0 && rec.Networks[0].Kind == kindBuiltin {
-		if err := deletePodRules(ctx, podID); err != nil {
+		var made []string
+		if n := rec.Networks[0]; n.Addr != "" && n.Subnet != "" {
+			made = podRules(podID, net.ParseIP(n.Addr).To4(), n.Subnet, rec.Ports)
+		}
+		if err := deletePodRules(ctx, podID, made); err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: port rules: %w", podID, err))
 		}
 	}
@@ -400,10 +409,8 @@ func LoopbackUp(netnsPath string) error {
 }
 
 func loopbackUp(nl *netlink.Handle) error {
-	lo, err := nl.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("find lo: %w", err)
-	}
+	// lo is interface 1 of every namespace: no lookup.
+	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
 	if err := nl.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("bring lo up: %w", err)
 	}

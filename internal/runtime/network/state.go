@@ -173,6 +173,7 @@ func (p paths) readRecord(podID string) (*record, error) {
 }
 
 func (p paths) removeRecord(podID string) error {
+	os.Remove(p.recordPath(podID) + ".tmp") // left by a Setup that was killed
 	if err := os.Remove(p.recordPath(podID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove record: %w", err)
 	}
