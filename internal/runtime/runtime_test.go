@@ -132,7 +132,7 @@ func TestIsolationDefaults(t *testing.T) {
 		t.Errorf("hostname: exit %d, output %q; want isolated", code, out)
 	}
 	_, out := run("caps")
-	for _, want := range []string{"CapBnd: 00000000a80425fb", "NoNewPrivs: 1", "Seccomp: 2"} {
+	for _, want := range []string{"CapBnd: 00000000a80425fb", "CapEff: 00000000a80425fb", "CapInh: 0000000000000000", "CapAmb: 0000000000000000", "NoNewPrivs: 1", "Seccomp: 2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("caps: output %q lacks %q", out, want)
 		}

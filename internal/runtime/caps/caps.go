@@ -24,13 +24,13 @@
 //     known one when one is close.
 //   - ConfineThread leaves the thread's effective and permitted sets alone:
 //     the forked child still needs them to switch user before execve, and
-//     execve computes the app's sets from the bounding, inheritable and
-//     (cleared) ambient sets. A root app thus gets exactly the set; an app
-//     run as another user gets only what file capabilities of its executable
-//     grant within the inheritable and bounding sets.
-//   - The inheritable set becomes the set intersected with the bounding set
-//     (the kernel refuses anything else), so a set naming capabilities the
-//     thread has already lost is not an error: the app cannot get them anyway.
+//     execve computes the app's sets from the bounding set and the (cleared)
+//     inheritable and ambient sets. A root app thus gets exactly the set; an
+//     app run as another user gets only what file capabilities of its
+//     executable grant within the bounding set.
+//   - The inheritable set is empty, not the granted set: with it, a non-root
+//     app could gain capabilities through an executable's inheritable file
+//     capabilities (CVE-2022-24769, fixed the same way in runc and moby).
 package caps
 
 import (

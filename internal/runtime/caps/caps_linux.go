@@ -39,8 +39,7 @@ func All() Set {
 // ConfineThread limits the calling OS thread (the caller holds
 // runtime.LockOSThread) so that a program it executes gets at most s: every
 // capability not in s is dropped from the bounding set (PR_CAPBSET_DROP),
-// the inheritable set becomes s (intersected with what is left of the
-// bounding set), the ambient set is cleared. The thread's own effective and
+// the inheritable and ambient sets are cleared. The thread's own effective and
 // permitted sets are left alone so that the forked child can still switch
 // user before execve.
 //
@@ -53,7 +52,6 @@ func All() Set {
 // (runtime.LockOSThread in main's init) to keep other goroutines off it.
 func ConfineThread(s Set) error {
 	last := lastCap()
-	var bounding Set
 	for c := Cap(0); c <= last; c++ {
 		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
 		if err != nil {
@@ -66,7 +64,6 @@ func ConfineThread(s Set) error {
 			continue
 		}
 		if s.Has(c) {
-			bounding |= 1 << uint(c)
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
@@ -80,11 +77,9 @@ func ConfineThread(s Set) error {
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("caps: capget: %w", err)
 	}
-	inh := s & bounding
-	data[0].Inheritable = uint32(inh)
-	data[1].Inheritable = uint32(inh >> 32)
+	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("caps: set the inheritable set to %s: %w", inh, err)
+		return fmt.Errorf("caps: clear the inheritable set: %w", err)
 	}
 
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil &&

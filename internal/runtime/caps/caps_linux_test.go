@@ -126,9 +126,12 @@ func TestConfineThread(t *testing.T) {
 	if r.child.Ambient != 0 {
 		t.Errorf("child CapAmb = %v, want empty", r.child.Ambient)
 	}
-	if r.thread.Bounding != want || r.thread.Inheritable != want || r.thread.Ambient != 0 {
-		t.Errorf("confined thread CapBnd/CapInh/CapAmb = %v / %v / %v, want %v / %v / empty",
-			r.thread.Bounding, r.thread.Inheritable, r.thread.Ambient, want, want)
+	if r.thread.Bounding != want || r.thread.Inheritable != 0 || r.thread.Ambient != 0 {
+		t.Errorf("confined thread CapBnd/CapInh/CapAmb = %v / %v / %v, want %v / empty / empty",
+			r.thread.Bounding, r.thread.Inheritable, r.thread.Ambient, want)
+	}
+	if r.child.Inheritable != 0 {
+		t.Errorf("child CapInh = %v, want empty (CVE-2022-24769)", r.child.Inheritable)
 	}
 	if r.thread.Effective != before.Effective || r.thread.Permitted != before.Permitted {
 		t.Errorf("confined thread CapEff/CapPrm = %v / %v, want them unchanged: %v / %v",
