@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ip runs ip(8) and returns an error that carries what it printed.
@@ -29,6 +32,35 @@ func ipOutput(args ...string) (string, error) {
 		return "", fmt.Errorf("ip %s: %w", strings.Join(args, " "), err)
 	}
 	return string(out), nil
+}
+
+// netnsPath is where ip(8) keeps the named network namespace.
+func netnsPath(name string) string { return filepath.Join("/run/netns", name) }
+
+// startIn starts cmd in the network namespace at nsPath, and in no other
+// namespace: the command shares the host's mounts, so it sees the host's
+// /sys/fs/cgroup as a process on a real machine sees its own. That is why
+// this does not run `ip netns exec`: it mounts a fresh sysfs over /sys,
+// which hides the cgroup hierarchies that pods are put in.
+func startIn(nsPath string, cmd *exec.Cmd) error {
+	ns, err := os.Open(nsPath)
+	if err != nil {
+		return fmt.Errorf("network namespace: %w", err)
+	}
+	defer ns.Close()
+	started := make(chan error, 1)
+	go func() {
+		// The child inherits the namespace of the thread that forks it.
+		// This thread is never unlocked, so Go ends it with the goroutine
+		// rather than run other code in the machine's namespace.
+		runtime.LockOSThread()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			started <- fmt.Errorf("enter network namespace %s: %w", nsPath, err)
+			return
+		}
+		started <- cmd.Start()
+	}()
+	return <-started
 }
 
 func linkExists(name string) bool {

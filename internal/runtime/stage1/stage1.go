@@ -134,8 +134,10 @@ func newPID1(podDir string, stopTimeout time.Duration) (*pid1, error) {
 func (p *pid1) run() int {
 	signals := make(chan os.Signal, 8)
 	signal.Notify(signals, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, unix.SIGCHLD)
 	exits := make(chan exitEvent, 16)
-	go reap(exits)
+	go reap(sigchld, exits)
 
 	for i := range p.manifest.Apps {
 		app := &p.manifest.Apps[i]
@@ -254,23 +256,22 @@ type exitEvent struct {
 	status unix.WaitStatus
 }
 
-// reap waits for every child of PID 1, apps and orphans alike.
-func reap(exits chan<- exitEvent) {
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
+// reap waits for every child of PID 1, apps and orphans alike, each time
+// SIGCHLD says one has changed state (the signal is registered before the
+// first app starts, so no exit goes unnoticed).
+func reap(sigchld <-chan os.Signal, exits chan<- exitEvent) {
+	for range sigchld {
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || pid <= 0 {
+				break // ECHILD, or none has exited yet
+			}
+			exits <- exitEvent{pid: pid, status: ws}
 		}
-		if err == unix.ECHILD {
-			// No child yet (or any more): wait for the next one to appear.
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return
-		}
-		exits <- exitEvent{pid: pid, status: ws}
 	}
 }
 
