@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # The playground demo: a 3-machine cluster on this host, its store checked,
-# a key written on one machine and read on another. The cluster stays up.
+# a key written on one machine and read on another; then a small web server
+# built from this repository (demo/web) runs as a pod on m1 and answers on
+# the pod's own address and, from m2, on the port m1 publishes. The cluster
+# and the pod stay up.
 set -euo pipefail
 atoll=${1:-bin/atoll}
 atoll=$(cd "$(dirname "$atoll")" && pwd)/$(basename "$atoll")
+repo=$(cd "$(dirname "$0")/.." && pwd)
+go=${GO:-go}
+playground=${ATOLL_PLAYGROUND_DIR:-/var/lib/atoll-playground}
+image=atoll.dev/demo/web:1
 
 if [ "$(id -u)" != 0 ]; then
   echo "make demo needs root: the playground makes network namespaces, links and processes." >&2
@@ -12,10 +19,15 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
 
-if ! command -v ip >/dev/null; then
-  step "Installing iproute2 (the playground uses ip(8) for namespaces and links)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
+missing=""
+command -v ip >/dev/null || missing="$missing iproute2"     # the playground's namespaces and links
+command -v curl >/dev/null || missing="$missing curl"       # the requests to the pod
+command -v iptables >/dev/null || missing="$missing iptables" # the pod's masquerading and port
+if [ -n "$missing" ]; then
+  step "Installing$missing"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 
 step "Removing any earlier demo cluster"
@@ -36,9 +48,51 @@ step "Reading it back on machine m3"
 step "The store's members"
 "$atoll" --cluster default kv members
 
+step "Building the demo web server (demo/web) into an image"
+image_dir=$(mktemp -d /tmp/atoll-demo-web.XXXXXX)
+trap 'rm -rf "$image_dir"' EXIT
+# Built as make build builds atoll, so that the two share Go's build cache.
+(cd "$repo" && CGO_ENABLED=0 "$go" run -trimpath ./internal/runtime/imagetest/mkimage -o "$image_dir" -name "$image" ./demo/web)
+
+step "Importing it on m1 (each machine has its own images and pods, under its root)"
+"$atoll" cluster exec m1 -- "$atoll" image import --insecure-options=image "$image_dir" --name "$image"
+
+step "Running it as pod \"web\" on m1, its port 80 published as m1's port 8080"
+log=$playground/default/m1/web.log
+# The pod runs as long as its `atoll pod run` does: in the background, in a
+# session of its own, so it outlives this script. cluster down stops it.
+setsid nohup "$atoll" cluster exec m1 -- "$atoll" pod run --name web --hostname web-m1 \
+  --insecure-options=image --port 80:8080 "$image" </dev/null >"$log" 2>&1 &
+runner=$!
+echo "its output goes to $log"
+fail() { echo "$*; its output ($log):" >&2; cat "$log" >&2; exit 1; }
+pod_ip=""
+deadline=$((SECONDS + 20))
+until [ -n "$pod_ip" ]; do
+  kill -0 "$runner" 2>/dev/null || fail "the pod exited"
+  [ "$SECONDS" -lt "$deadline" ] || fail "the pod did not answer within 20s"
+  addr=$("$atoll" cluster exec m1 -- "$atoll" pod status web 2>/dev/null | sed -n 's/^networks=default:ip4=//p') || true
+  if [ -n "$addr" ] && "$atoll" cluster exec m1 -- curl -fsS -m 1 "http://$addr/healthz" >/dev/null 2>&1; then
+    pod_ip=$addr
+  else
+    sleep 0.1
+  fi
+done
+m1_ip=$("$atoll" cluster status | awk '$1 == "m1" { print $3 }')
+
+step "m1's pods, and the pod's status"
+show "$atoll" cluster exec m1 -- "$atoll" pod list
+show "$atoll" cluster exec m1 -- "$atoll" pod status web
+
+step "A request from inside m1 to the pod's own address ($pod_ip)"
+show "$atoll" cluster exec m1 -- curl -sS -m 5 "http://$pod_ip/"
+
+step "A request from m2 to m1's address, port 8080 (published by the pod)"
+show "$atoll" cluster exec m2 -- curl -sS -m 5 "http://$m1_ip:8080/"
+
 cat <<HELP
 
-The cluster is running. Try:
+The cluster is running, and pod web on m1. Try:
   $atoll cluster status                         # machines, roles, health
   $atoll --cluster default kv get /demo/greeting
   $atoll cluster exec m2 -- $atoll node status  # one machine's view
@@ -47,6 +101,16 @@ The cluster is running. Try:
   $atoll cluster start m1                       # ... and bring it back
   $atoll cluster partition m2; $atoll cluster heal
 
-Tear it down with:
+The pod (commands run inside m1, so they see m1's pods):
+  $atoll cluster exec m1 -- $atoll pod list
+  $atoll cluster exec m1 -- $atoll pod status web
+  $atoll cluster exec m1 -- $atoll pod logs web
+  $atoll cluster exec m1 -- $atoll pod enter web /bin/web -h   # run a command in it (the image holds only /bin/web)
+  $atoll cluster exec m3 -- curl -s http://$m1_ip:8080/
+  $atoll cluster exec m1 -- $atoll pod stop web; $atoll cluster exec m1 -- $atoll pod gc --grace-period=0s
+
+Tear it all down (pods first) with:
   $atoll cluster down
+
+The demo took ${SECONDS}s.
 HELP

@@ -9,7 +9,8 @@
 //	D/NAME/cluster.json    what exists: subnet, bridge, machines, PIDs
 //	D/NAME/ca/             the cluster CA (ca.crt, ca.key)
 //	D/NAME/client/         an admin client identity for atoll kv and etcdctl
-//	D/NAME/mN/root/        machine N's --root (etc/atoll/node.yaml, var/lib/atoll)
+//	D/NAME/mN/root/        machine N's --root (etc/atoll/node.yaml, var/lib/atoll),
+//	                       also its pods' and images' (var/lib/atoll/pods, images)
 //	D/NAME/mN/run/         machine N's --run-dir (atoll.sock)
 //	D/NAME/mN/node.log     machine N's daemon log
 //
@@ -21,6 +22,16 @@
 // firewall's FORWARD policy cannot cut machines off from each other.
 // Namespaces are named atoll-NAME-mN, so Down finds what a crashed Up left
 // even without cluster.json.
+//
+// Pods: Exec runs a command in a machine with ATOLL_ROOT and ATOLL_RUN_DIR
+// set to the machine's directories, so `atoll cluster exec m1 -- atoll pod
+// run ...` runs a pod on m1, with m1's images, its own default network
+// (bridge, masquerading, published ports) inside m1's namespace, and its
+// state under m1's root. Down stops such pods gracefully and removes them
+// with their cgroups before it kills the machines. Exec and the daemons
+// enter only the machine's network namespace (setns), not `ip netns exec`,
+// which would mount a fresh sysfs over /sys and so hide the cgroup
+// hierarchies that pods need.
 //
 // Failure drills: Stop (SIGTERM, or any signal such as SIGKILL), Start,
 // Partition (the machine's host-side link goes down: it reaches no one and

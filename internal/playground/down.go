@@ -6,14 +6,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// Down removes the cluster: its processes, namespaces, links and files. It
-// is idempotent and works from whatever a crashed Up left behind, finding
-// namespaces and links by their names even when cluster.json is gone.
+// Down removes the cluster: first the pods running on its machines (see
+// stopPods: SIGTERM, SIGKILL after podStopGrace, then pod gc), then its
+// processes, namespaces, links and files. It is idempotent and works from
+// whatever a crashed Up left behind, finding namespaces and links by their
+// names even when cluster.json is gone.
 func Down(opts Options, name string) error {
 	if err := checkName(name); err != nil {
 		return err
@@ -46,6 +49,11 @@ func Down(opts Options, name string) error {
 			ours = append(ours, ns)
 		}
 	}
+	// Pods first, while their machines' namespaces are there to clean:
+	// killing a pod's `atoll pod run` with the machine's processes below
+	// would leave its cgroup behind.
+	dir := filepath.Join(opts.dir(), name)
+	problems = append(problems, stopPods(binary, clusterMachines(c, dir, name, ours), podStopGrace)...)
 	var pids []int
 	for _, ns := range ours {
 		pids = append(pids, netnsPIDs(ns)...)
@@ -74,7 +82,6 @@ func Down(opts Options, name string) error {
 			problems = append(problems, err.Error())
 		}
 	}
-	dir := filepath.Join(opts.dir(), name)
 	if err := os.RemoveAll(dir); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -82,6 +89,26 @@ func Down(opts Options, name string) error {
 		return fmt.Errorf("playground: down %q left something behind: %s", name, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// clusterMachines are the machines whose namespaces are listed, as
+// cluster.json describes them or, when it is gone, as Up lays them out.
+func clusterMachines(c *Cluster, dir, cluster string, namespaces []string) []Machine {
+	var machines []Machine
+	for _, ns := range namespaces {
+		index, err := strconv.Atoi(strings.TrimPrefix(ns, "atoll-"+cluster+"-m"))
+		if err != nil {
+			continue
+		}
+		m := newMachine(dir, cluster, index)
+		if c != nil {
+			if known, err := c.Machine(m.Name); err == nil && known.NetNS == ns {
+				m = *known
+			}
+		}
+		machines = append(machines, m)
+	}
+	return machines
 }
 
 // ourLinks lists the host links named after the cluster: its bridge and

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
 )
 
@@ -74,9 +75,15 @@ func (c *Cluster) Status(ctx context.Context) []MachineStatus {
 	return out
 }
 
-// Exec runs argv inside machine's network namespace with its daemon's run
-// directory in ATOLL_RUN_DIR, so `atoll` commands there talk to that
-// machine's daemon. It returns argv's exit status as the error.
+// Exec runs argv inside the machine, as a person logged in there would:
+// in its network namespace, with ATOLL_RUN_DIR and ATOLL_ROOT naming its
+// run directory and root. So atoll commands there talk to the machine's
+// daemon, and `atoll image` and `atoll pod` keep images and pods in the
+// machine's state (Root/var/lib/atoll), apart from the host's and the
+// other machines'; Down stops those pods. Only the network namespace is
+// the machine's: mounts, cgroups and processes are the host's. Nil stdin,
+// stdout or stderr mean /dev/null. It returns argv's exit status as the
+// error.
 func (c *Cluster) Exec(ctx context.Context, machine string, argv []string, stdin *os.File, stdout, stderr *os.File) error {
 	m, err := c.Machine(machine)
 	if err != nil {
@@ -88,10 +95,33 @@ func (c *Cluster) Exec(ctx context.Context, machine string, argv []string, stdin
 	if len(argv) == 0 {
 		return fmt.Errorf("playground: exec on %s: no command given", machine)
 	}
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", m.NetNS}, argv...)...)
-	cmd.Env = append(os.Environ(), "ATOLL_RUN_DIR="+m.RunDir)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	return cmd.Run()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), m.env()...)
+	// A nil *os.File in an interface would be a closed descriptor, not
+	// /dev/null.
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
+	if err := startIn(netnsPath(m.NetNS), cmd); err != nil {
+		return fmt.Errorf("playground: exec on %s: %w", machine, err)
+	}
+	return cmd.Wait()
+}
+
+// rootEnv names the machine's root for `atoll pod` and `atoll image`, as
+// their --root flag does.
+const rootEnv = "ATOLL_ROOT"
+
+// env is what makes atoll commands act on the machine rather than on the
+// host: its daemon's run directory and its root.
+func (m Machine) env() []string {
+	return []string{api.RunDirEnv + "=" + m.RunDir, rootEnv + "=" + m.Root}
 }
 
 // update changes the cluster under the host lock: it reads cluster.json

@@ -43,22 +43,37 @@ func netnsPath(name string) string { return filepath.Join("/run/netns", name) }
 // this does not run `ip netns exec`: it mounts a fresh sysfs over /sys,
 // which hides the cgroup hierarchies that pods are put in.
 func startIn(nsPath string, cmd *exec.Cmd) error {
-	ns, err := os.Open(nsPath)
+	target, err := os.Open(nsPath)
 	if err != nil {
 		return fmt.Errorf("network namespace: %w", err)
 	}
-	defer ns.Close()
+	defer target.Close()
 	started := make(chan error, 1)
 	go func() {
-		// The child inherits the namespace of the thread that forks it.
-		// This thread is never unlocked, so Go ends it with the goroutine
-		// rather than run other code in the machine's namespace.
+		// A child starts in the namespace of the thread that forks it. The
+		// thread goes back to its own namespace afterwards: it may be the
+		// main thread, whose namespace is the process's for ip(8), and
+		// Down kills every process in a machine's namespace.
 		runtime.LockOSThread()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+		own, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			started <- fmt.Errorf("network namespace: %w", err)
+			return
+		}
+		defer own.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			started <- fmt.Errorf("enter network namespace %s: %w", nsPath, err)
 			return
 		}
-		started <- cmd.Start()
+		err = cmd.Start()
+		// Left locked if it cannot go back: Go then ends the thread rather
+		// than run other code in the machine's namespace.
+		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		started <- err
 	}()
 	return <-started
 }

@@ -132,17 +132,10 @@ func create(opts Options, up UpOptions) (*Cluster, error) {
 		TLS:     !up.NoTLS,
 	}
 	for i := 1; i <= up.Machines; i++ {
-		mdir := filepath.Join(dir, machineName(i))
-		c.Machines = append(c.Machines, Machine{
-			Name:     machineName(i),
-			IP:       hostIP(subnet, 10+i).String(),
-			NetNS:    netnsName(up.Name, i),
-			HostLink: hostLinkName(up.Name, i),
-			Root:     filepath.Join(mdir, "root"),
-			RunDir:   filepath.Join(mdir, "run"),
-			Log:      filepath.Join(mdir, "node.log"),
-			Member:   !up.Discovery && i <= up.Members,
-		})
+		m := newMachine(dir, up.Name, i)
+		m.IP = hostIP(subnet, 10+i).String()
+		m.Member = !up.Discovery && i <= up.Members
+		c.Machines = append(c.Machines, m)
 	}
 	if socket := filepath.Join(c.Machines[len(c.Machines)-1].RunDir, api.SocketName); len(socket) >= maxSocketPath {
 		return nil, fmt.Errorf("playground: directory %s is too deep: a machine's socket path %s would exceed the %d bytes a unix socket allows; choose a shorter --dir", opts.dir(), socket, maxSocketPath-1)
@@ -167,6 +160,20 @@ func create(opts Options, up UpOptions) (*Cluster, error) {
 		return c, err
 	}
 	return c, c.save()
+}
+
+// newMachine is machine index of the cluster name in dir, with the names
+// and directories that follow from those.
+func newMachine(dir, cluster string, index int) Machine {
+	mdir := filepath.Join(dir, machineName(index))
+	return Machine{
+		Name:     machineName(index),
+		NetNS:    netnsName(cluster, index),
+		HostLink: hostLinkName(cluster, index),
+		Root:     filepath.Join(mdir, "root"),
+		RunDir:   filepath.Join(mdir, "run"),
+		Log:      filepath.Join(mdir, "node.log"),
+	}
 }
 
 func takenSubnets(opts Options) map[string]bool {
@@ -294,7 +301,7 @@ func (c *Cluster) startDiscovery(opts Options, size int) error {
 	}
 	listen := net.JoinHostPort(c.Gateway, strconv.Itoa(discoveryPort))
 	logFile := filepath.Join(c.Dir, "discovery.log")
-	pid, err := spawn(binary, logFile, nil, "discovery", "serve", "--listen", listen,
+	pid, err := spawn("", logFile, binary, "discovery", "serve", "--listen", listen,
 		"--data-dir", filepath.Join(c.Dir, "discovery"))
 	if err != nil {
 		return err
@@ -321,20 +328,25 @@ func (c *Cluster) startDiscovery(opts Options, size int) error {
 }
 
 // spawn starts a detached process (its own session, stdin from /dev/null,
-// output to logFile) that outlives this one, and returns its PID.
-func spawn(binary, logFile string, prefix []string, args ...string) (int, error) {
+// output to logFile) that outlives this one, in the named network
+// namespace or, for "", in this one, and returns its PID.
+func spawn(netns, logFile, binary string, args ...string) (int, error) {
 	logF, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("playground: %w", err)
 	}
 	defer logF.Close()
-	argv := append(append(prefix, binary), args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.Command(binary, args...)
 	cmd.Stdout = logF
 	cmd.Stderr = logF
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("playground: start %s: %w", strings.Join(argv, " "), err)
+	if netns == "" {
+		err = cmd.Start()
+	} else {
+		err = startIn(netnsPath(netns), cmd)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("playground: start %s %s: %w", binary, strings.Join(args, " "), err)
 	}
 	pid := cmd.Process.Pid
 	// Reap it if it exits while we still run; after that, init does.
@@ -406,9 +418,7 @@ func (c *Cluster) waitPeerServing(hc *http.Client, m *Machine, limit time.Durati
 }
 
 func (c *Cluster) startMachine(m *Machine, binary string) error {
-	// ip netns exec enters the namespace and then execs atoll, so the PID
-	// is the daemon's own.
-	pid, err := spawn(binary, m.Log, []string{"ip", "netns", "exec", m.NetNS},
+	pid, err := spawn(m.NetNS, m.Log, binary,
 		"node", "--root", m.Root, "--run-dir", m.RunDir, "--config", m.configFile())
 	if err != nil {
 		return err
