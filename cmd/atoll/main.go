@@ -1,6 +1,7 @@
 // Command atoll is the one binary of the atoll cluster OS: the per-machine
 // daemon (atoll node), its clients, the container runtime (atoll pod, atoll
-// image) and the playground (atoll cluster).
+// image) and the playground (atoll cluster). Started under another name
+// through a symlink (rkt), it behaves as that tool.
 package main
 
 import (
@@ -15,5 +16,6 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == stage1.Command {
 		os.Exit(stage1.Main(os.Args[2:]))
 	}
-	os.Exit(cli.Main(os.Args, os.Stdout, os.Stderr))
+	// Started as rkt (a symlink), it is `atoll rkt`.
+	os.Exit(cli.Main(cli.MultiCall(os.Args), os.Stdout, os.Stderr))
 }

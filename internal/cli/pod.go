@@ -23,16 +23,35 @@ import (
 // runtimeFlags locate the runtime's directories, like `atoll node`'s.
 type runtimeFlags struct {
 	root string
+	// stateDir and configDir replace the directories under root; they are
+	// hidden, for rkt's --dir and --local-config (see rkt.go).
+	stateDir, configDir string
 }
 
 func (f *runtimeFlags) bind(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&f.root, "root", os.Getenv("ATOLL_ROOT"),
 		"the machine's root: state in ROOT/var/lib/atoll, config in ROOT/etc/atoll (default $ATOLL_ROOT or /)")
+	f.bindDirs(cmd.PersistentFlags())
+}
+
+// bindDirs adds the hidden directory flags to fs.
+func (f *runtimeFlags) bindDirs(fs *pflag.FlagSet) {
+	fs.StringVar(&f.stateDir, "state-dir", f.stateDir, "the state directory, holding pods/ and images/ (default ROOT/var/lib/atoll)")
+	fs.StringVar(&f.configDir, "config-dir", f.configDir, "the config directory, holding net.d/ and trustedkeys/ (default ROOT/etc/atoll)")
+	fs.MarkHidden("state-dir")
+	fs.MarkHidden("config-dir")
 }
 
 func (f *runtimeFlags) open(g *globals) (*atollrt.Runtime, error) {
 	p := node.Paths{Root: f.root, RunDir: g.runDir}
-	return atollrt.Open(atollrt.Options{StateDir: p.StateDir(), RunDir: p.RunDirPath(), ConfigDir: p.ConfigDir()})
+	o := atollrt.Options{StateDir: p.StateDir(), RunDir: p.RunDirPath(), ConfigDir: p.ConfigDir()}
+	if f.stateDir != "" {
+		o.StateDir = f.stateDir
+	}
+	if f.configDir != "" {
+		o.ConfigDir = f.configDir
+	}
+	return atollrt.Open(o)
 }
 
 func newPodCmd(g *globals) *cobra.Command {
@@ -49,6 +68,7 @@ one pod share network, IPC and UTS namespaces; each has its own root.`,
 		newPodRunCmd(g, rf, false), newPodRunCmd(g, rf, true), newPodRunPreparedCmd(g, rf),
 		newPodListCmd(g, rf), newPodStatusCmd(g, rf), newPodStopCmd(g, rf), newPodRmCmd(g, rf),
 		newPodGCCmd(g, rf), newPodEnterCmd(g, rf), newPodLogsCmd(g, rf), newPodCatManifestCmd(g, rf),
+		newPodExportCmd(g, rf),
 	)
 	return cmd
 }
@@ -84,6 +104,7 @@ func newPodRunCmd(g *globals, rf *runtimeFlags, prepareOnly bool) *cobra.Command
 		// Flag parsing is ours here, so the inherited flags are too.
 		fs.StringVar(&rf.root, "root", rf.root, "the machine's root")
 		fs.StringVar(&g.runDir, "run-dir", g.runDir, "the run directory")
+		rf.bindDirs(fs)
 		for _, a := range args {
 			if a == "-h" || a == "--help" {
 				fmt.Fprintf(g.stdout, "Usage: atoll pod %s\n\n%s\n\nFlags (before the first image; app flags also after an image):\n%s", cmd.Use, short, fs.FlagUsages())
@@ -608,4 +629,44 @@ func newPodCatManifestCmd(g *globals, rf *runtimeFlags) *cobra.Command {
 			return printJSON(g.stdout, in.Manifest)
 		},
 	}
+}
+
+func newPodExportCmd(g *globals, rf *runtimeFlags) *cobra.Command {
+	var o atollrt.ExportOptions
+	cmd := &cobra.Command{
+		Use:   "export [--app NAME] [--format docker-archive|oci] [--name NAME[:TAG]] [--overwrite] UUID DEST",
+		Short: "Write an exited or prepared pod's app, with what it changed, as a new image",
+		Long: `Export writes the app's image plus one layer holding what the app changed in
+its root filesystem (files written, removed, replaced) as a new image at
+DEST, with the image's entrypoint, command, environment, user and working
+directory. UUID may be a unique prefix or the pod's --name. Like rkt
+export, it refuses a running pod: stop it first. A prepared pod gives its
+image with an empty layer. DEST is a docker-archive tar (docker load, atoll
+image import) or an OCI layout directory; an existing DEST is replaced
+only with --overwrite. The image is not stored: import it with
+atoll image import DEST --name NAME.`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Format != "docker-archive" && o.Format != "oci" {
+				return usagef("--format=%s: want docker-archive or oci", o.Format)
+			}
+			if os.Geteuid() != 0 {
+				return fmt.Errorf("atoll pod export needs root: it reads what the app wrote, whoever owns it")
+			}
+			rt, err := rf.open(g)
+			if err != nil {
+				return err
+			}
+			_, err = rt.Export(cmd.Context(), args[0], args[1], o)
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("%w (give --overwrite to replace it)", err)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&o.App, "app", "", "the app to export (needed when the pod has several)")
+	cmd.Flags().StringVar(&o.Format, "format", "docker-archive", "docker-archive or oci")
+	cmd.Flags().StringVar(&o.Name, "name", "", "the name the image carries in DEST, such as example.com/web:2 (default: none)")
+	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace DEST if it exists")
+	return cmd
 }

@@ -90,6 +90,7 @@ func newRoot(g *globals) *cobra.Command {
 		newClusterCmd(g),
 		newPodCmd(g),
 		newImageCmd(g),
+		newRktCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print atoll's version",

@@ -7,6 +7,11 @@
 // layer of an overlayfs mount, turning whiteouts into what overlayfs reads:
 // 0/0 character devices and the trusted.overlay.opaque xattr.
 //
+// Diff goes the other way: it writes the changes an overlayfs upper
+// directory holds (an app's writes over its image) as one layer, turning
+// overlayfs's whiteouts and opaque directories back into OCI's, for
+// `atoll pod export`.
+//
 // It imports nothing from atoll.
 //
 // # Why our own code
