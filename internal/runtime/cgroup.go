@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/opencontainers/cgroups"
 	// The device rules below need the device controller's writer, which
@@ -41,8 +42,86 @@ func allowedDevices() []*devconfig.Rule {
 	}
 }
 
-// newPodCgroup creates the pod's cgroup with its limits and moves pid in.
-func newPodCgroup(uuid string, r pod.Resources, pid int) error {
+// A pod's cgroups: the pod's own at /atoll/UUID holds only the device
+// rules and no process; PID 1 runs in /atoll/UUID/pid1, and each app in
+// /atoll/UUID/app-NAME with its own limits, as rkt's isolators were per app.
+// So PID 1's threads count against no app's --pids-limit and its memory
+// against no app's --memory, an OOM kill is told apart per app, and cgroup
+// v2's rule that only leaves hold processes is kept.
+const pid1Cgroup = "pid1"
+
+// appCgroupPath is where app name of a pod lives in every hierarchy.
+func appCgroupPath(uuid, name string) string { return cgroupPath(uuid) + "/app-" + name }
+
+// newPodCgroups creates the pod's cgroups, moves pid (PID 1) into its own,
+// and returns where each app goes.
+func newPodCgroups(m *pod.Manifest, pid int) (map[string]pod.AppCgroup, error) {
+	podRes := &cgroups.Resources{Devices: allowedDevices()}
+	podCg, err := manager.New(&cgroups.Cgroup{Path: cgroupPath(m.UUID), Resources: podRes})
+	if err != nil {
+		return nil, fmt.Errorf("pod cgroup: %w", err)
+	}
+	if err := podCg.Apply(-1); err != nil {
+		podCg.Destroy()
+		return nil, fmt.Errorf("pod cgroup: %w", err)
+	}
+	if err := podCg.Set(podRes); err != nil {
+		podCg.Destroy()
+		return nil, fmt.Errorf("pod cgroup: devices: %w", err)
+	}
+	fail := func(err error) (map[string]pod.AppCgroup, error) {
+		podCg.Destroy() // and everything below it
+		return nil, err
+	}
+	pid1, err := manager.New(&cgroups.Cgroup{Path: cgroupPath(m.UUID) + "/" + pid1Cgroup, Resources: &cgroups.Resources{}})
+	if err != nil {
+		return fail(fmt.Errorf("pod cgroup: %w", err))
+	}
+	if err := pid1.Apply(pid); err != nil {
+		return fail(fmt.Errorf("pod cgroup: %w", err))
+	}
+	apps := map[string]pod.AppCgroup{}
+	for _, a := range m.Apps {
+		res := appResources(a.Resources)
+		path := appCgroupPath(m.UUID, a.Name)
+		cg, err := manager.New(&cgroups.Cgroup{Path: path, Resources: res})
+		if err != nil {
+			return fail(fmt.Errorf("app %s cgroup: %w", a.Name, err))
+		}
+		if err := cg.Apply(-1); err != nil {
+			return fail(fmt.Errorf("app %s cgroup: %w", a.Name, err))
+		}
+		if err := cg.Set(res); err != nil {
+			return fail(fmt.Errorf("app %s cgroup: limits: %w", a.Name, err))
+		}
+		ac := pod.AppCgroup{Path: path}
+		if cgroups.IsCgroup2UnifiedMode() {
+			ac.Dir = cg.Path("")
+		} else {
+			seen := map[string]bool{}
+			for _, dir := range cg.GetPaths() {
+				tasks := filepath.Join(dir, "tasks")
+				if dir == "" || seen[dir] {
+					continue
+				}
+				seen[dir] = true
+				// The hybrid layout's v2 hierarchy has no tasks file and
+				// no controllers: the app stays in PID 1's cgroup there.
+				if _, err := os.Stat(tasks); err == nil {
+					ac.Tasks = append(ac.Tasks, tasks)
+				}
+			}
+			sort.Strings(ac.Tasks)
+		}
+		apps[a.Name] = ac
+	}
+	return apps, nil
+}
+
+// appResources are the cgroup limits of an app. The device rules are the
+// pod's again: the library writes a cgroup's whole rule set, and none
+// would deny every device, the nodes the app's /dev is made of included.
+func appResources(r pod.Resources) *cgroups.Resources {
 	res := &cgroups.Resources{Devices: allowedDevices(), Memory: r.MemoryBytes}
 	if r.CPUMilli > 0 {
 		res.CpuPeriod = 100000
@@ -52,25 +131,13 @@ func newPodCgroup(uuid string, r pod.Resources, pid int) error {
 		limit := r.PidsLimit
 		res.PidsLimit = &limit
 	}
-	m, err := manager.New(&cgroups.Cgroup{Path: cgroupPath(uuid), Resources: res})
-	if err != nil {
-		return fmt.Errorf("pod cgroup: %w", err)
-	}
-	if err := m.Apply(pid); err != nil {
-		m.Destroy()
-		return fmt.Errorf("pod cgroup: %w", err)
-	}
-	if err := m.Set(res); err != nil {
-		m.Destroy()
-		return fmt.Errorf("pod cgroup: limits: %w", err)
-	}
-	return nil
+	return res
 }
 
-// cgroupProcsFiles are the cgroup.procs files of a pod's cgroup in every
-// hierarchy it exists in, for enter to join.
-func cgroupProcsFiles(uuid string) ([]string, error) {
-	m, err := manager.New(&cgroups.Cgroup{Path: cgroupPath(uuid), Resources: &cgroups.Resources{}})
+// cgroupProcsFiles are the cgroup.procs files of a cgroup (such as an
+// app's) in every hierarchy it exists in, for enter to join.
+func cgroupProcsFiles(path string) ([]string, error) {
+	m, err := manager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{}})
 	if err != nil {
 		return nil, fmt.Errorf("pod cgroup: %w", err)
 	}
@@ -89,8 +156,8 @@ func cgroupProcsFiles(uuid string) ([]string, error) {
 	return out, nil
 }
 
-// destroyPodCgroup removes a pod's cgroup, whether or not this process
-// created it (gc after a kill -9).
+// destroyPodCgroup removes a pod's cgroups, the apps' and PID 1's below it
+// included, whether or not this process created them (gc after a kill -9).
 func destroyPodCgroup(uuid string) error {
 	m, err := manager.New(&cgroups.Cgroup{Path: cgroupPath(uuid), Resources: &cgroups.Resources{}})
 	if err != nil {

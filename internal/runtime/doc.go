@@ -23,9 +23,14 @@
 //     process start per pod instead of libcontainer's re-exec with a cgo
 //     nsenter constructor (which would also make the atoll binary need cgo);
 //     bench/README.md has the measured start times against runc.
-//   - The pod has one cgroup (/atoll/<uuid>) holding PID 1 and every app;
-//     the apps' --memory, --cpu and --pids-limit add up to the pod's limits,
-//     as Kubernetes sums container limits into a pod's.
+//   - Each app has its own cgroup with its own --memory, --cpu and
+//     --pids-limit, as rkt's isolators were per app: /atoll/<uuid>/app-<name>,
+//     beside PID 1's /atoll/<uuid>/pid1, under the pod's /atoll/<uuid>, which
+//     holds the device rules and no process. So PID 1's threads count
+//     against no app's pids limit, an OOM kill is told apart per app, and
+//     cgroup v2's rule that only leaves hold processes is kept. PID 1 joins
+//     the app's v1 hierarchies from the thread that forks the app (its tasks
+//     file), and clones the app into its v2 cgroup (CLONE_INTO_CGROUP).
 //   - The pod runs until all its apps have exited, or until one fails: then
 //     the others get SIGTERM and, after the stop timeout, SIGKILL. The pod's
 //     exit code is that of the first app that failed (128+N for a signal),

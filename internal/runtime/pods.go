@@ -285,7 +285,8 @@ func (rt *Runtime) Enter(ref, app string, argv []string) (int, error) {
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
-	procs, err := cgroupProcsFiles(m.UUID)
+	// The app's cgroup: what enter runs counts against the app's limits.
+	procs, err := cgroupProcsFiles(appCgroupPath(m.UUID, a.Name))
 	if err != nil {
 		return 0, err
 	}

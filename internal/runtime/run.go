@@ -196,9 +196,11 @@ func (rt *Runtime) run(ctx context.Context, p *pod.Pod, m *pod.Manifest, o RunOp
 
 // setup gives the started pod its cgroup, networks and /etc files.
 func (rt *Runtime) setup(ctx context.Context, dir string, m *pod.Manifest, state *pod.RunState) error {
-	if err := newPodCgroup(m.UUID, m.Resources, state.PID); err != nil {
+	apps, err := newPodCgroups(m, state.PID)
+	if err != nil {
 		return fmt.Errorf("pod %s: %w", m.UUID, err)
 	}
+	state.AppCgroups = apps
 	netns := fmt.Sprintf("/proc/%d/ns/net", state.PID)
 	var dns []string
 	switch m.Net.Mode {

@@ -17,10 +17,25 @@ type RunState struct {
 	Supervisor int       `json:"supervisor"`
 	Started    time.Time `json:"started"`
 	Cgroup     string    `json:"cgroup,omitempty"`
-	Networks   []Network `json:"networks,omitempty"`
+	// AppCgroups says, per app, where PID 1 puts the app.
+	AppCgroups map[string]AppCgroup `json:"appCgroups,omitempty"`
+	Networks   []Network            `json:"networks,omitempty"`
 	// Finished and ExitCode are written when the pod process saw the pod end.
 	Finished *time.Time `json:"finished,omitempty"`
 	ExitCode *int       `json:"exitCode,omitempty"`
+}
+
+// AppCgroup is an app's own cgroup, below the pod's: its limits and its
+// accounting.
+type AppCgroup struct {
+	// Path is the cgroup's path in every hierarchy (/atoll/UUID/app-NAME).
+	Path string `json:"path"`
+	// Tasks are the tasks files of its cgroup v1 hierarchies: the thread
+	// that forks the app joins them first.
+	Tasks []string `json:"tasks,omitempty"`
+	// Dir is its cgroup v2 directory when the v2 hierarchy has the
+	// controllers: the app is cloned straight into it.
+	Dir string `json:"dir,omitempty"`
 }
 
 // Network is one network the pod is attached to.

@@ -23,7 +23,7 @@ type EnterOptions struct {
 	// AppPID is the host PID of the app's main process: its namespaces are
 	// the ones joined.
 	AppPID int
-	// CgroupProcs are the cgroup.procs files of the pod's cgroup (one per
+	// CgroupProcs are the cgroup.procs files of the app's cgroup (one per
 	// v1 hierarchy, or the v2 one).
 	CgroupProcs []string
 	Argv        []string
@@ -33,14 +33,14 @@ type EnterOptions struct {
 }
 
 // Enter runs a command inside a running app and returns its exit code. It
-// joins the pod's cgroup and the app's namespaces and root, and confines
+// joins the app's cgroup and namespaces and root, and confines
 // the command exactly as the app is confined: same capabilities, seccomp
 // filter, no_new_privs and user. It locks the calling goroutine to its
 // thread for good; callers run it last in a short-lived process.
 func Enter(o EnterOptions) (int, error) {
 	for _, procs := range o.CgroupProcs {
 		if err := os.WriteFile(procs, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-			return 0, fmt.Errorf("join the pod's cgroup: %w", err)
+			return 0, fmt.Errorf("join the app's cgroup: %w", err)
 		}
 	}
 	runtime.LockOSThread()

@@ -87,8 +87,7 @@ type pid1 struct {
 	podDir      string
 	manifest    *pod.Manifest
 	stopTimeout time.Duration
-	oomFile     string
-	oomBase     uint64
+	cgroups     map[string]pod.AppCgroup // by app name
 
 	apps    map[int]*appProc // by PID in the pod
 	logs    sync.WaitGroup
@@ -99,6 +98,10 @@ type pid1 struct {
 type appProc struct {
 	app    *pod.App
 	status pod.AppStatus
+	// oomFile counts the OOM kills in the app's cgroup, oomBase of them
+	// before it started.
+	oomFile string
+	oomBase uint64
 }
 
 func newPID1(podDir string, stopTimeout time.Duration) (*pid1, error) {
@@ -124,10 +127,11 @@ func newPID1(podDir string, stopTimeout time.Duration) (*pid1, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("set not dumpable: %w", err)
 	}
-	if st, err := pod.ReadRunState(podDir); err == nil && st != nil && st.Cgroup != "" {
-		p.oomFile = oomEventsFile(st.Cgroup)
-		p.oomBase = readOOMKills(p.oomFile)
+	st, err := pod.ReadRunState(podDir)
+	if err != nil {
+		return nil, err
 	}
+	p.cgroups = st.AppCgroups
 	return p, nil
 }
 
@@ -153,7 +157,12 @@ func (p *pid1) run() int {
 			break
 		}
 		st.PID, st.Started = pid, &now
-		p.apps[pid] = &appProc{app: app, status: st}
+		a := &appProc{app: app, status: st}
+		if cg, ok := p.cgroups[app.Name]; ok {
+			a.oomFile = oomEventsFile(cg.Path)
+			a.oomBase = readOOMKills(a.oomFile)
+		}
+		p.apps[pid] = a
 		p.record(st)
 	}
 	if p.failed != nil {
@@ -239,7 +248,7 @@ func (p *pid1) exited(e exitEvent) {
 		sig := e.status.Signal()
 		a.status.Signal = unix.SignalName(sig)
 		code = 128 + int(sig)
-		if sig == unix.SIGKILL && p.oomFile != "" && readOOMKills(p.oomFile) > p.oomBase {
+		if sig == unix.SIGKILL && a.oomFile != "" && readOOMKills(a.oomFile) > a.oomBase {
 			a.status.OOMKilled = true
 		}
 	}
@@ -301,6 +310,26 @@ func (p *pid1) startApp(app *pod.App) (int, error) {
 }
 
 func (p *pid1) setupAndFork(app *pod.App, stdout, stderr *os.File) (int, error) {
+	// The app's cgroup, joined while the host's cgroup mounts are in
+	// sight: the v1 hierarchies by this thread, which the fork inherits;
+	// the v2 one by cloning the app into it.
+	cgroupFD := -1
+	if cg, ok := p.cgroups[app.Name]; ok {
+		tid := []byte(strconv.Itoa(unix.Gettid()))
+		for _, tasks := range cg.Tasks {
+			if err := os.WriteFile(tasks, tid, 0); err != nil {
+				return 0, fmt.Errorf("join the app's cgroup: %w", err)
+			}
+		}
+		if cg.Dir != "" {
+			fd, err := unix.Open(cg.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return 0, fmt.Errorf("the app's cgroup: %w", err)
+			}
+			defer unix.Close(fd)
+			cgroupFD = fd
+		}
+	}
 	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
 		return 0, fmt.Errorf("new mount namespace: %w", err)
 	}
@@ -331,6 +360,9 @@ func (p *pid1) setupAndFork(app *pod.App, stdout, stderr *os.File) (int, error) 
 			cmd.Stdin = os.Stdin
 		}
 		cmd.Stdout, cmd.Stderr = stdout, stderr
+	}
+	if cgroupFD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
 	}
 	if err := c.confineThread(); err != nil {
 		return 0, err
@@ -417,7 +449,7 @@ func copyLines(r io.Reader, dest io.Writer, log *appLog, stream string, mu *sync
 
 // oomEventsFile is the cgroup file whose oom_kill counter tells an
 // OOM-killed app from one killed by a signal. cgroup is a path such as
-// /atoll/<uuid>; v2 is tried first, then v1's memory controller.
+// /atoll/<uuid>/app-<name>; v2 is tried first, then v1's memory controller.
 func oomEventsFile(cgroup string) string {
 	for _, f := range []string{
 		filepath.Join("/sys/fs/cgroup", cgroup, "memory.events"),

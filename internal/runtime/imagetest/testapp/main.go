@@ -64,6 +64,8 @@ func commands() map[string]command {
 		"http":        {"ADDR", "serve 'hello from HOSTNAME' on GET / at ADDR (prints 'listening on ADDR'); on SIGTERM print terminated, exit 0", cmdHTTP, 1},
 		"get":         {"URL", "HTTP GET, print the body; exit 1 on failure or a status other than 2xx", cmdGet, 1},
 		"alloc":       {"MB", "allocate and touch MB megabytes, 1 MB at a time, printing 'allocated N MB' (for OOM tests); then print done", cmdAlloc, 1},
+		"spawn":       {"N", "start N children that sleep, print 'spawned K of N' (K: how many the kernel let start), then end them", cmdSpawn, 1},
+		"spin":        {"MS", "keep one CPU busy for MS milliseconds of CPU time, then print done", cmdSpin, 1},
 		"signal-exit": {"", "print 'waiting for SIGTERM', wait for it, print 'got SIGTERM', exit 0", cmdSignalExit, 0},
 		"stdin":       {"", "copy stdin to stdout", cmdStdin, 0},
 		"tty":         {"", "print whether stdin and stdout are terminals ('stdin is a terminal' / 'stdin is not a terminal')", cmdTTY, 0},
@@ -528,6 +530,52 @@ func cmdAlloc(args []string) int {
 	runtime.KeepAlive(chunks)
 	fmt.Println("done")
 	return 0
+}
+
+func cmdSpawn(args []string) int {
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 0 {
+		return usageError("spawn: %q is not a number", args[0])
+	}
+	var started []*exec.Cmd
+	for range n {
+		cmd := exec.Command("/proc/self/exe", "sleep", "60")
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintf(os.Stderr, "spawn: %v\n", err)
+			break
+		}
+		started = append(started, cmd)
+	}
+	fmt.Printf("spawned %d of %d\n", len(started), n)
+	for _, cmd := range started {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	return 0
+}
+
+// cmdSpin burns CPU time, not wall time: under a CPU quota it takes longer
+// but does the same work.
+func cmdSpin(args []string) int {
+	ms, err := strconv.Atoi(args[0])
+	if err != nil || ms < 0 {
+		return usageError("spin: %q is not a number of milliseconds", args[0])
+	}
+	want := time.Duration(ms) * time.Millisecond
+	x := uint64(1)
+	for cpuTime() < want {
+		for range 100000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	fmt.Println("done", x%2)
+	return 0
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func cmdSignalExit([]string) int {
