@@ -196,18 +196,30 @@ func (rt *Runtime) run(ctx context.Context, p *pod.Pod, m *pod.Manifest, o RunOp
 
 // setup gives the started pod its cgroup, networks and /etc files.
 func (rt *Runtime) setup(ctx context.Context, dir string, m *pod.Manifest, state *pod.RunState) error {
-	apps, err := newPodCgroups(m, state.PID)
-	if err != nil {
+	// The cgroups and the networks are independent, and each takes a few
+	// milliseconds of the kernel's time (moving PID 1 into a v1 cgroup
+	// waits for an RCU grace period): they are made at once.
+	var apps map[string]pod.AppCgroup
+	cgroupsMade := make(chan error, 1)
+	go func() {
+		var err error
+		apps, err = newPodCgroups(m, state.PID)
+		cgroupsMade <- err
+	}()
+	nets, dns, netErr := rt.setupNetworks(ctx, m, state.PID)
+	if err := errors.Join(<-cgroupsMade, netErr); err != nil {
 		return fmt.Errorf("pod %s: %w", m.UUID, err)
 	}
-	state.AppCgroups = apps
-	netns := fmt.Sprintf("/proc/%d/ns/net", state.PID)
-	var dns []string
+	state.AppCgroups, state.Networks = apps, nets
+	return writeEtc(dir, m, state.Networks, dns)
+}
+
+// setupNetworks attaches the pod whose PID 1 is pid to its networks.
+func (rt *Runtime) setupNetworks(ctx context.Context, m *pod.Manifest, pid int) ([]pod.Network, []string, error) {
+	netns := fmt.Sprintf("/proc/%d/ns/net", pid)
 	switch m.Net.Mode {
 	case "none":
-		if err := network.LoopbackUp(netns); err != nil {
-			return fmt.Errorf("pod %s: %w", m.UUID, err)
-		}
+		return nil, nil, network.LoopbackUp(netns)
 	case "contained":
 		ports := make([]network.PortMapping, len(m.Net.Ports))
 		for i, p := range m.Net.Ports {
@@ -215,14 +227,17 @@ func (rt *Runtime) setup(ctx context.Context, dir string, m *pod.Manifest, state
 		}
 		atts, err := network.Setup(ctx, rt.Net, m.UUID, netns, m.Net.Networks, ports)
 		if err != nil {
-			return fmt.Errorf("pod %s: %w", m.UUID, err)
+			return nil, nil, err
 		}
+		var nets []pod.Network
+		var dns []string
 		for _, a := range atts {
-			state.Networks = append(state.Networks, pod.Network{Name: a.Network, IfName: a.IfName, IP: a.IP.IP.String(), Gateway: ipString(a.Gateway)})
+			nets = append(nets, pod.Network{Name: a.Network, IfName: a.IfName, IP: a.IP.IP.String(), Gateway: ipString(a.Gateway)})
 			dns = append(dns, a.DNS...)
 		}
+		return nets, dns, nil
 	}
-	return writeEtc(dir, m, state.Networks, dns)
+	return nil, nil, nil
 }
 
 func ipString(ip net.IP) string {
@@ -297,16 +312,13 @@ func resolvConf(m *pod.Manifest, netDNS []string) (string, bool) {
 // cleanup removes what a pod had outside its namespaces: its networks and
 // its cgroup. It is safe to call more than once and after a kill -9.
 func (rt *Runtime) cleanup(ctx context.Context, m *pod.Manifest) error {
-	var errs []error
+	cgroupsGone := make(chan error, 1)
+	go func() { cgroupsGone <- destroyPodCgroup(m.UUID) }()
+	var netErr error
 	if m.Net.Mode == "contained" {
-		if err := network.Teardown(ctx, rt.Net, m.UUID, ""); err != nil {
-			errs = append(errs, err)
-		}
+		netErr = network.Teardown(ctx, rt.Net, m.UUID, "")
 	}
-	if err := destroyPodCgroup(m.UUID); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errors.Join(netErr, <-cgroupsGone)
 }
 
 // readOnlySelf makes the running atoll binary available at dir/stage1
