@@ -98,20 +98,9 @@ func newPodCgroups(m *pod.Manifest, pid int) (map[string]pod.AppCgroup, error) {
 		if cgroups.IsCgroup2UnifiedMode() {
 			ac.Dir = cg.Path("")
 		} else {
-			seen := map[string]bool{}
-			for _, dir := range cg.GetPaths() {
-				tasks := filepath.Join(dir, "tasks")
-				if dir == "" || seen[dir] {
-					continue
-				}
-				seen[dir] = true
-				// The hybrid layout's v2 hierarchy has no tasks file and
-				// no controllers: the app stays in PID 1's cgroup there.
-				if _, err := os.Stat(tasks); err == nil {
-					ac.Tasks = append(ac.Tasks, tasks)
-				}
-			}
-			sort.Strings(ac.Tasks)
+			// The hybrid layout's v2 hierarchy has no tasks file and no
+			// controllers: the app stays in PID 1's cgroup there.
+			ac.Tasks = hierarchyFiles(cg, "tasks")
 		}
 		apps[a.Name] = ac
 	}
@@ -141,19 +130,30 @@ func cgroupProcsFiles(path string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pod cgroup: %w", err)
 	}
+	return hierarchyFiles(m, "cgroup.procs"), nil
+}
+
+// hierarchyFiles is the file name of m's cgroup in every hierarchy that
+// has it, in a stable order.
+func hierarchyFiles(m cgroups.Manager, name string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, p := range m.GetPaths() {
-		f := filepath.Join(p, "cgroup.procs")
-		if p == "" || seen[p] {
+	for _, dir := range m.GetPaths() {
+		if dir == "" || seen[dir] {
 			continue
 		}
-		seen[p] = true
-		if _, err := os.Stat(f); err == nil {
+		seen[dir] = true
+		if f := filepath.Join(dir, name); fileExists(f) {
 			out = append(out, f)
 		}
 	}
-	return out, nil
+	sort.Strings(out)
+	return out
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // destroyPodCgroup removes a pod's cgroups, the apps' and PID 1's below it
