@@ -19,6 +19,11 @@ const DefaultRunDir = "/run/atoll"
 // daemon's run directory.
 const RunDirEnv = "ATOLL_RUN_DIR"
 
+// RootEnv names the environment variable that gives `atoll pod` and
+// `atoll image` the machine's root (their --root): its state in
+// ROOT/var/lib/atoll, its config in ROOT/etc/atoll.
+const RootEnv = "ATOLL_ROOT"
+
 // Part states.
 const (
 	PartStarting   = "starting"

@@ -108,6 +108,10 @@ func newClusterCmd(g *globals) *cobra.Command {
 	execCmd := &cobra.Command{
 		Use:   "exec MACHINE -- COMMAND [ARG...]",
 		Short: "Run a command inside a machine (its network namespace; atoll commands reach its daemon)",
+		Long: `Run a command inside a machine: in its network namespace, with
+ATOLL_RUN_DIR and ATOLL_ROOT set so that atoll commands there reach the
+machine's daemon, and atoll pod and atoll image keep the machine's own images
+and pods (cluster down stops them).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return usagef("exec takes a machine and a command")

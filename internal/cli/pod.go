@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/internal/node"
 	atollrt "atoll.dev/atoll/internal/runtime"
 	"atoll.dev/atoll/internal/runtime/pod"
@@ -29,7 +30,7 @@ type runtimeFlags struct {
 }
 
 func (f *runtimeFlags) bind(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.root, "root", os.Getenv("ATOLL_ROOT"),
+	cmd.PersistentFlags().StringVar(&f.root, "root", os.Getenv(api.RootEnv),
 		"the machine's root: state in ROOT/var/lib/atoll, config in ROOT/etc/atoll (default $ATOLL_ROOT or /)")
 	f.bindDirs(cmd.PersistentFlags())
 }

@@ -114,14 +114,10 @@ func (c *Cluster) Exec(ctx context.Context, machine string, argv []string, stdin
 	return cmd.Wait()
 }
 
-// rootEnv names the machine's root for `atoll pod` and `atoll image`, as
-// their --root flag does.
-const rootEnv = "ATOLL_ROOT"
-
 // env is what makes atoll commands act on the machine rather than on the
 // host: its daemon's run directory and its root.
 func (m Machine) env() []string {
-	return []string{api.RunDirEnv + "=" + m.RunDir, rootEnv + "=" + m.Root}
+	return []string{api.RunDirEnv + "=" + m.RunDir, api.RootEnv + "=" + m.Root}
 }
 
 // update changes the cluster under the host lock: it reads cluster.json
