@@ -12,6 +12,7 @@ import (
 	"atoll.dev/atoll/internal/runtime/image"
 	"atoll.dev/atoll/internal/runtime/layer"
 	"atoll.dev/atoll/internal/runtime/pod"
+	"atoll.dev/atoll/internal/runtime/stage1"
 )
 
 // ExportOptions say what Export writes.
@@ -99,13 +100,10 @@ func (rt *Runtime) Export(ctx context.Context, ref, dest string, o ExportOptions
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	// Where stage1 mounts something over the app's root (see its
-	// rootfs.go), creating what the image lacks in the upper directory:
-	// those placeholders are no change of the app's.
-	mounts := []string{"proc", "sys", "dev", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
-	for _, mt := range app.Mounts {
-		mounts = append(mounts, mt.Target)
-	}
+	// Where stage1 mounts something over the app's root, creating what the
+	// image lacks in the upper directory: those placeholders are no change
+	// of the app's.
+	mounts := stage1.MountPoints(app)
 	if out.Changes, err = layer.Diff(upper, tmp, layer.DiffOptions{MountPoints: mounts}); err != nil {
 		return out, fmt.Errorf("export pod %s app %s: %w", e.UUID, app.Name, err)
 	}

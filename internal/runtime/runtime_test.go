@@ -28,7 +28,11 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == stage1.Command {
 		os.Exit(stage1.Main(os.Args[2:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if appImage.dir != "" {
+		os.RemoveAll(appImage.dir) // shared by the tests, so not in a t.TempDir
+	}
+	os.Exit(code)
 }
 
 // testRuntime is a runtime in a temporary root with a test app image

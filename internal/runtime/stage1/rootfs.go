@@ -50,6 +50,23 @@ type rootfs struct {
 	console string
 }
 
+// etcFiles are the pod directory's files bound over the app's /etc.
+var etcFiles = []string{"resolv.conf", "hosts", "hostname"}
+
+// MountPoints are the paths, relative to an app's root, over which stage1
+// mounts something (the special filesystems, the /etc files, the volumes):
+// what an app's upper directory holds there, stage1 put there, not the app.
+func MountPoints(app *pod.App) []string {
+	points := []string{"proc", "dev", "sys"}
+	for _, f := range etcFiles {
+		points = append(points, "etc/"+f)
+	}
+	for _, m := range app.Mounts {
+		points = append(points, strings.TrimPrefix(m.Target, "/"))
+	}
+	return points
+}
+
 // mountAll builds the app's root in the calling thread's private mount
 // namespace and makes it the thread's root. The caller has done
 // unshare(CLONE_FS|CLONE_NEWNS) on a locked thread.
@@ -66,7 +83,7 @@ func (r *rootfs) mountAll() error {
 			return err
 		}
 	}
-	for _, f := range []string{"resolv.conf", "hosts", "hostname"} {
+	for _, f := range etcFiles {
 		src := filepath.Join(r.podDir, f)
 		if _, err := os.Stat(src); err != nil {
 			continue
