@@ -66,6 +66,7 @@ func commands() map[string]command {
 		"alloc":       {"MB", "allocate and touch MB megabytes, 1 MB at a time, printing 'allocated N MB' (for OOM tests); then print done", cmdAlloc, 1},
 		"spawn":       {"N", "start N children that sleep, print 'spawned K of N' (K: how many the kernel let start), then end them", cmdSpawn, 1},
 		"spin":        {"MS", "keep one CPU busy for MS milliseconds of CPU time, then print done", cmdSpin, 1},
+		"ignore-term": {"", "print 'ignoring SIGTERM', then ignore it and wait to be killed", cmdIgnoreTerm, 0},
 		"signal-exit": {"", "print 'waiting for SIGTERM', wait for it, print 'got SIGTERM', exit 0", cmdSignalExit, 0},
 		"stdin":       {"", "copy stdin to stdout", cmdStdin, 0},
 		"tty":         {"", "print whether stdin and stdout are terminals ('stdin is a terminal' / 'stdin is not a terminal')", cmdTTY, 0},
@@ -576,6 +577,14 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func cmdIgnoreTerm([]string) int {
+	signal.Ignore(syscall.SIGTERM)
+	fmt.Println("ignoring SIGTERM")
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func cmdSignalExit([]string) int {
