@@ -50,6 +50,10 @@ func allowedDevices() []*devconfig.Rule {
 // v2's rule that only leaves hold processes is kept.
 const pid1Cgroup = "pid1"
 
+// moveInV2OnHybrid makes a hybrid host move apps in its controller-less v2
+// hierarchy too, as a unified host does: tests set it to run that path.
+var moveInV2OnHybrid = false
+
 // appCgroupPath is where app name of a pod lives in every hierarchy.
 func appCgroupPath(uuid, name string) string { return cgroupPath(uuid) + "/app-" + name }
 
@@ -94,13 +98,15 @@ func newPodCgroups(m *pod.Manifest, pid int) (map[string]pod.AppCgroup, error) {
 		if err := cg.Set(res); err != nil {
 			return fail(fmt.Errorf("app %s cgroup: limits: %w", a.Name, err))
 		}
-		ac := pod.AppCgroup{Path: path}
-		if cgroups.IsCgroup2UnifiedMode() {
-			ac.Dir = cg.Path("")
-		} else {
-			// The hybrid layout's v2 hierarchy has no tasks file and no
-			// controllers: the app stays in PID 1's cgroup there.
-			ac.Tasks = hierarchyFiles(cg, "tasks")
+		// v1 hierarchies have a tasks file; the v2 one (all of cgroups on
+		// a unified host, the controller-less hierarchy of a hybrid one)
+		// is the manager's "" path.
+		ac := pod.AppCgroup{Path: path, Tasks: hierarchyFiles(cg, "tasks")}
+		// The v2 hierarchy (the manager's "" path) holds the controllers on
+		// a unified host only: on a hybrid one the app stays in PID 1's
+		// cgroup there, sparing the move its wait for the kernel.
+		if cgroups.IsCgroup2UnifiedMode() || moveInV2OnHybrid {
+			ac.Dir, ac.PID1Dir = cg.Path(""), pid1.Path("")
 		}
 		apps[a.Name] = ac
 	}

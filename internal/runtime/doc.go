@@ -30,7 +30,14 @@
 //     against no app's pids limit, an OOM kill is told apart per app, and
 //     cgroup v2's rule that only leaves hold processes is kept. PID 1 joins
 //     the app's v1 hierarchies from the thread that forks the app (its tasks
-//     file), and clones the app into its v2 cgroup (CLONE_INTO_CGROUP).
+//     file), so the app starts in them. v2 moves whole processes only, and
+//     cloning into a cgroup takes clone3, which the app's seccomp filter
+//     refuses (Docker's does, as seccomp cannot read its flags): on a
+//     unified host PID 1 moves the app as soon as it has started, then
+//     whatever it forked meanwhile. That leaves a window of microseconds
+//     in which the app runs under the pod's limits rather than its own;
+//     this machine type is a v1/v2 hybrid, where the v1 hierarchies hold
+//     the controllers and the path is tested by moving in the v2 one too.
 //   - The pod runs until all its apps have exited, or until one fails: then
 //     the others get SIGTERM and, after the stop timeout, SIGKILL. The pod's
 //     exit code is that of the first app that failed (128+N for a signal),

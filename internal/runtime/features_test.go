@@ -67,6 +67,9 @@ func (r *testRuntime) runningPod(o PodOptions) (string, func() int) {
 
 func TestCPUAndPidsLimits(t *testing.T) {
 	r := newTestRuntime(t, 11)
+	// The move into the v2 cgroup that a unified host needs, run here too.
+	moveInV2OnHybrid = true
+	t.Cleanup(func() { moveInV2OnHybrid = false })
 	a := app("sleep", "60")
 	a.CPU, a.PidsLimit = "200m", 8
 	uuid, wait := r.runningPod(PodOptions{Apps: []AppOptions{a}, Net: []string{"none"}})
@@ -81,6 +84,21 @@ func TestCPUAndPidsLimits(t *testing.T) {
 		}
 	} else if got := cgroupFile(t, uuid, "cpu", "", "app-app/cpu.max"); !strings.HasPrefix(got, "20000 100000") {
 		t.Errorf("cpu.max = %s, want 20000 100000", got)
+	}
+	// The app is in its own cgroup in every hierarchy, PID 1 in its own.
+	waitFor(t, func() bool {
+		in, err := r.Status(uuid)
+		return err == nil && len(in.Apps) == 1 && in.Apps[0].PID != 0
+	}, "the app to start")
+	for _, h := range []string{"memory", "pids", "unified"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", h)); err != nil {
+			continue
+		}
+		app := cgroupFile(t, uuid, h, "app-app/cgroup.procs", "app-app/cgroup.procs")
+		pid1 := cgroupFile(t, uuid, h, pid1Cgroup+"/cgroup.procs", pid1Cgroup+"/cgroup.procs")
+		if strings.Count(app, "\n") != 0 || app == "" || strings.Count(pid1, "\n") != 0 || pid1 == "" || app == pid1 {
+			t.Errorf("%s: app cgroup holds %q, PID 1's %q; want one process each", h, app, pid1)
+		}
 	}
 	if err := r.Stop(uuid, false); err != nil {
 		t.Fatal(err)

@@ -33,9 +33,11 @@ type AppCgroup struct {
 	// Tasks are the tasks files of its cgroup v1 hierarchies: the thread
 	// that forks the app joins them first.
 	Tasks []string `json:"tasks,omitempty"`
-	// Dir is its cgroup v2 directory when the v2 hierarchy has the
-	// controllers: the app is cloned straight into it.
-	Dir string `json:"dir,omitempty"`
+	// Dir is its cgroup v2 directory, if there is a v2 hierarchy, and
+	// PID1Dir PID 1's: the app is moved from the one to the other as soon
+	// as it starts.
+	Dir     string `json:"dir,omitempty"`
+	PID1Dir string `json:"pid1Dir,omitempty"`
 }
 
 // Network is one network the pod is attached to.

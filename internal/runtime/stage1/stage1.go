@@ -311,9 +311,13 @@ func (p *pid1) startApp(app *pod.App) (int, error) {
 
 func (p *pid1) setupAndFork(app *pod.App, stdout, stderr *os.File) (int, error) {
 	// The app's cgroup, joined while the host's cgroup mounts are in
-	// sight: the v1 hierarchies by this thread, which the fork inherits;
-	// the v2 one by cloning the app into it.
-	cgroupFD := -1
+	// sight. In v1 hierarchies this thread joins it, and the fork inherits
+	// that. The v2 hierarchy moves whole processes only, and cloning
+	// straight into a cgroup takes clone3, which the app's seccomp filter
+	// (Docker's) refuses as it refuses it to the app: there the app is
+	// moved as soon as it has started, and whatever it forked meanwhile
+	// after it.
+	var v2 *v2Move
 	if cg, ok := p.cgroups[app.Name]; ok {
 		tid := []byte(strconv.Itoa(unix.Gettid()))
 		for _, tasks := range cg.Tasks {
@@ -321,13 +325,12 @@ func (p *pid1) setupAndFork(app *pod.App, stdout, stderr *os.File) (int, error) 
 				return 0, fmt.Errorf("join the app's cgroup: %w", err)
 			}
 		}
-		if cg.Dir != "" {
-			fd, err := unix.Open(cg.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
+		if cg.Dir != "" && cg.PID1Dir != "" {
+			var err error
+			if v2, err = openV2Move(cg.Dir, cg.PID1Dir); err != nil {
 				return 0, fmt.Errorf("the app's cgroup: %w", err)
 			}
-			defer unix.Close(fd)
-			cgroupFD = fd
+			defer v2.close()
 		}
 	}
 	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
@@ -361,9 +364,6 @@ func (p *pid1) setupAndFork(app *pod.App, stdout, stderr *os.File) (int, error) 
 		}
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 	}
-	if cgroupFD >= 0 {
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
-	}
 	if err := c.confineThread(); err != nil {
 		return 0, err
 	}
@@ -372,7 +372,69 @@ func (p *pid1) setupAndFork(app *pod.App, stdout, stderr *os.File) (int, error) 
 	}
 	pid := cmd.Process.Pid
 	cmd.Process.Release()
+	if v2 != nil {
+		if err := v2.move(pid); err != nil {
+			unix.Kill(pid, unix.SIGKILL) // it must not run outside its limits
+			return 0, fmt.Errorf("move the app into its cgroup: %w", err)
+		}
+	}
 	return pid, nil
+}
+
+// v2Move moves an app from PID 1's cgroup v2 into its own, through files
+// opened before the app's root hid the host's cgroup mount.
+type v2Move struct {
+	appProcs, pid1Procs *os.File
+}
+
+func openV2Move(appDir, pid1Dir string) (*v2Move, error) {
+	appProcs, err := os.OpenFile(filepath.Join(appDir, "cgroup.procs"), os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	pid1Procs, err := os.Open(filepath.Join(pid1Dir, "cgroup.procs"))
+	if err != nil {
+		appProcs.Close()
+		return nil, err
+	}
+	return &v2Move{appProcs: appProcs, pid1Procs: pid1Procs}, nil
+}
+
+func (m *v2Move) close() {
+	m.appProcs.Close()
+	m.pid1Procs.Close()
+}
+
+// move moves pid, then every other process left in PID 1's cgroup (what
+// the app forked before it was moved) until only PID 1 is there.
+func (m *v2Move) move(pid int) error {
+	if _, err := m.appProcs.WriteString(strconv.Itoa(pid)); err != nil {
+		return err
+	}
+	for range 100 {
+		if _, err := m.pid1Procs.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		data, err := io.ReadAll(m.pid1Procs)
+		if err != nil {
+			return err
+		}
+		strays := 0
+		for _, f := range strings.Fields(string(data)) {
+			if f == strconv.Itoa(os.Getpid()) {
+				continue
+			}
+			strays++
+			// ESRCH: it exited meanwhile.
+			if _, err := m.appProcs.WriteString(f); err != nil && !errors.Is(err, unix.ESRCH) {
+				return err
+			}
+		}
+		if strays == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("the app's processes keep appearing in PID 1's cgroup")
 }
 
 // outputs makes the pipes an app writes its stdout and stderr to: PID 1
