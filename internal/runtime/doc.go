@@ -35,7 +35,7 @@
 //     refuses (Docker's does, as seccomp cannot read its flags): on a
 //     unified host PID 1 moves the app as soon as it has started, then
 //     whatever it forked meanwhile. That leaves a window of microseconds
-//     in which the app runs under the pod's limits rather than its own;
+//     in which the app runs in PID 1's cgroup, without its limits;
 //     this machine type is a v1/v2 hybrid, where the v1 hierarchies hold
 //     the controllers and the path is tested by moving in the v2 one too.
 //   - The pod runs until all its apps have exited, or until one fails: then
