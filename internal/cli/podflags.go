@@ -95,7 +95,7 @@ func (p *podFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&p.uuidFileSave, "uuid-file-save", "", "write the pod's UUID to this file")
 	fs.StringVar(&p.signature, "signature", "", "detached signature of the first image, when it is imported or fetched here")
 	fs.StringArrayVar(&p.volumes, "volume", nil, "NAME,kind=host,source=PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable)")
-	fs.StringArrayVar(&p.ports, "port", nil, "publish a pod port: CONTAINERPORT[/udp]:HOSTPORT (repeatable)")
+	fs.StringArrayVar(&p.ports, "port", nil, "publish a pod port: CONTAINERPORT[/udp]:[HOSTIP:]HOSTPORT, or docker2aci's name 80-tcp for the port (repeatable)")
 	fs.StringArrayVar(&p.dns, "dns", nil, "nameserver for the pod, or host, or none (repeatable)")
 	fs.StringSliceVar(&p.nets, "net", nil, "host, none, or networks: default and names in /etc/atoll/net.d (default \"default\")")
 	fs.StringSliceVar(&p.insecure, "insecure-options", nil, "turn protections off: image, capabilities, paths, seccomp, all-run, all")

@@ -499,7 +499,7 @@ func netSpec(nets, ports []string) (pod.Net, error) {
 		if n.Mode != "contained" {
 			return n, fmt.Errorf("--port=%s needs the pod's own network, not --net=%s", p, n.Mode)
 		}
-		n.Ports = append(n.Ports, pod.Port{ContainerPort: pm.ContainerPort, HostPort: pm.HostPort, Protocol: pm.Protocol})
+		n.Ports = append(n.Ports, pod.Port{ContainerPort: pm.ContainerPort, HostPort: pm.HostPort, Protocol: pm.Protocol, HostIP: pm.HostIP})
 	}
 	return n, nil
 }

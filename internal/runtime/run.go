@@ -223,7 +223,7 @@ func (rt *Runtime) setupNetworks(ctx context.Context, m *pod.Manifest, pid int) 
 	case "contained":
 		ports := make([]network.PortMapping, len(m.Net.Ports))
 		for i, p := range m.Net.Ports {
-			ports[i] = network.PortMapping{ContainerPort: p.ContainerPort, HostPort: p.HostPort, Protocol: p.Protocol}
+			ports[i] = network.PortMapping{ContainerPort: p.ContainerPort, HostPort: p.HostPort, Protocol: p.Protocol, HostIP: p.HostIP}
 		}
 		atts, err := network.Setup(ctx, rt.Net, m.UUID, netns, m.Net.Networks, ports)
 		if err != nil {

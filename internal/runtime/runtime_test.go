@@ -358,7 +358,9 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 func TestDefaultNetworkAndPorts(t *testing.T) {
 	r := newTestRuntime(t, 8)
 	srv := app("http", ":80")
-	p, err := r.Prepare(context.Background(), PodOptions{Apps: []AppOptions{srv}, Ports: []string{"80:18080"}, Hostname: "web"})
+	// The second port is published on one host address only, named as
+	// docker2aci named ports.
+	p, err := r.Prepare(context.Background(), PodOptions{Apps: []AppOptions{srv}, Ports: []string{"80:18080", "80-tcp:127.0.0.1:18081"}, Hostname: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,6 +399,12 @@ func TestDefaultNetworkAndPorts(t *testing.T) {
 	resp, err := httpGet("http://127.0.0.1:18080/")
 	if err != nil || resp != "hello from web\n" {
 		t.Fatalf("host to pod through --port 80:18080: %q, %v", resp, err)
+	}
+	if resp, err := httpGet("http://127.0.0.1:18081/"); err != nil || resp != "hello from web\n" {
+		t.Errorf("host to pod through --port 80-tcp:127.0.0.1:18081: %q, %v", resp, err)
+	}
+	if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); !strings.Contains(string(out), "-d 127.0.0.1/32") || !strings.Contains(string(out), "--dport 18081") {
+		t.Errorf("no DNAT rule for 127.0.0.1:18081 in:\n%s", out)
 	}
 	if err := r.Stop(uuid, false); err != nil {
 		t.Fatal(err)

@@ -19,11 +19,12 @@ type PortMapping struct {
 }
 
 // portForm is what ParsePort accepts, for error messages.
-const portForm = "want CONTAINERPORT[/tcp|/udp]:[HOSTIP:]HOSTPORT, e.g. 80:8080 or 53/udp:5353"
+const portForm = "want CONTAINERPORT[/tcp|/udp]:[HOSTIP:]HOSTPORT, e.g. 80:8080 or 53/udp:5353 (or the port's name as docker2aci gave it, 80-tcp:8080)"
 
 // ParsePort reads a --port value: CONTAINERPORT[/PROTOCOL]:[HOSTIP:]HOSTPORT,
 // the pod's port first, as in rkt. "80:8080" publishes the pod's TCP port 80
-// on the host's port 8080, "53/udp:5353" UDP port 53 on 5353,
+// on the host's port 8080, "53/udp:5353" UDP port 53 on 5353 (and so does
+// "53-udp:5353", the port's name in images that docker2aci converted),
 // "80:127.0.0.1:8080" on one host IPv4 address only. The error for anything
 // else wraps ErrBadPort and says the expected form.
 func ParsePort(s string) (PortMapping, error) {
@@ -36,6 +37,13 @@ func ParsePort(s string) (PortMapping, error) {
 	}
 	var m PortMapping
 	port, proto, hasProto := strings.Cut(pod, "/")
+	if !hasProto {
+		// rkt names a port; an OCI image has numbers only, which
+		// docker2aci named PORT-PROTOCOL ("80-tcp"): that name is accepted.
+		if n, p, ok := strings.Cut(pod, "-"); ok && (strings.EqualFold(p, "tcp") || strings.EqualFold(p, "udp")) {
+			port, proto, hasProto = n, p, true
+		}
+	}
 	m.Protocol = "tcp"
 	if hasProto {
 		m.Protocol = strings.ToLower(proto)

@@ -15,6 +15,8 @@ func TestParsePort(t *testing.T) {
 		{"80:8080", PortMapping{ContainerPort: 80, HostPort: 8080, Protocol: "tcp"}},
 		{"80/tcp:8080", PortMapping{ContainerPort: 80, HostPort: 8080, Protocol: "tcp"}},
 		{"80/udp:5353", PortMapping{ContainerPort: 80, HostPort: 5353, Protocol: "udp"}},
+		{"80-tcp:8080", PortMapping{ContainerPort: 80, HostPort: 8080, Protocol: "tcp"}},
+		{"53-udp:5353", PortMapping{ContainerPort: 53, HostPort: 5353, Protocol: "udp"}},
 		{"53/UDP:53", PortMapping{ContainerPort: 53, HostPort: 53, Protocol: "udp"}},
 		{"1:65535", PortMapping{ContainerPort: 1, HostPort: 65535, Protocol: "tcp"}},
 		{"80:127.0.0.1:8080", PortMapping{ContainerPort: 80, HostPort: 8080, Protocol: "tcp", HostIP: "127.0.0.1"}},

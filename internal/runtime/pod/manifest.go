@@ -95,6 +95,7 @@ type Port struct {
 	ContainerPort uint16 `json:"containerPort"`
 	HostPort      uint16 `json:"hostPort"`
 	Protocol      string `json:"protocol"`
+	HostIP        string `json:"hostIP,omitempty"` // "" is every address
 }
 
 // Insecure lists the protections the operator turned off.
