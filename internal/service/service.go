@@ -70,6 +70,9 @@ type UnitState struct {
 	ExitStatus int    `json:"exitStatus,omitempty"`
 	// Cgroup is the unit's cgroup path, the same in every hierarchy.
 	Cgroup string `json:"cgroup,omitempty"`
+	// Status is systemd's StatusText: what the service last said of
+	// itself (sd_notify's STATUS=).
+	Status string `json:"statusText,omitempty"`
 	// Enabled is systemd's UnitFileState: enabled, disabled, static.
 	Enabled string `json:"unitFileState,omitempty"`
 	// Hash is fleet's hash of the unit file (unit.File.Hash), hex.
