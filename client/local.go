@@ -74,36 +74,55 @@ func (c Local) Leave(ctx context.Context) (api.Left, error) {
 }
 
 func (c Local) do(ctx context.Context, method, path string, out any, alsoOK ...int) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://atoll"+path, nil)
+	return c.send(ctx, method, path, nil, out, alsoOK...)
+}
+
+// send makes a request with body (nil for none) and decodes the JSON
+// answer into out.
+func (c Local) send(ctx context.Context, method, path string, body io.Reader, out any, alsoOK ...int) error {
+	resp, err := c.open(ctx, method, path, body, alsoOK...)
 	if err != nil {
 		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("client: %s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// open makes a request and returns the answer, whose body the caller
+// reads and closes; an answer other than 2xx or alsoOK is an error with
+// the daemon's message.
+func (c Local) open(ctx context.Context, method, path string, body io.Reader, alsoOK ...int) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://atoll"+path, body)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		var opErr *net.OpError
 		if errors.As(err, &opErr) {
-			return fmt.Errorf("%w at %s: %w", ErrNoDaemon, c.Socket(), err)
+			return nil, fmt.Errorf("%w at %s: %w", ErrNoDaemon, c.Socket(), err)
 		}
-		return fmt.Errorf("client: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("client: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
 	}
 	ok := resp.StatusCode/100 == 2
 	for _, code := range alsoOK {
 		ok = ok || resp.StatusCode == code
 	}
 	if !ok {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("client: %s %s: %s (HTTP %d)", method, path, e.Error, resp.StatusCode)
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("client: %s %s: %s (HTTP %d)", method, path, e.Error, resp.StatusCode)
 		}
-		return fmt.Errorf("client: %s %s: HTTP %d", method, path, resp.StatusCode)
+		return nil, fmt.Errorf("client: %s %s: HTTP %d", method, path, resp.StatusCode)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("client: %s %s: decode answer: %w", method, path, err)
-	}
-	return nil
+	return resp, nil
 }

@@ -91,6 +91,7 @@ func newRoot(g *globals) *cobra.Command {
 		newPodCmd(g),
 		newImageCmd(g),
 		newRktCmd(g),
+		newUnitCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print atoll's version",
@@ -106,6 +107,16 @@ func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
 			return usagef("%s takes %d argument(s), got %d", cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}
+
+// minArgs is cobra.MinimumNArgs with an error that exits 2.
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usagef("%s takes at least %d argument(s), got %d", cmd.CommandPath(), n, len(args))
 		}
 		return nil
 	}

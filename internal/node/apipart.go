@@ -98,6 +98,7 @@ func (p *apiPart) handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, left)
 	})
+	p.unitRoutes(mux)
 	return mux
 }
 

@@ -48,6 +48,7 @@ type System struct {
 	sup   *supervisor
 	store *storePart
 	api   *apiPart
+	units *units
 
 	startupOnce sync.Once
 	stateLock   *os.File
@@ -100,6 +101,14 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 		sys.cfg.Name = sys.identity.name
 	}
 
+	if sys.units, err = openUnits(sys.paths, sys.machineID, sys.cfg.Name); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !started {
+			sys.units.close()
+		}
+	}()
 	sys.sup = newSupervisor(sys.log)
 	sys.store = newStorePart(sys)
 	sys.api, err = listenAPI(sys)
@@ -299,6 +308,7 @@ func (s *System) Machine(ctx context.Context) api.Machine {
 // Close stops every part, the API last-started first, and waits for them.
 func (s *System) Close() {
 	s.sup.stop()
+	s.units.close() // the units keep running
 	s.stateLock.Close()
 	s.log.Info("atoll node stopped")
 }

@@ -11,7 +11,8 @@ package service
 import (
 	"context"
 	"errors"
-	"time"
+
+	"atoll.dev/atoll/api"
 )
 
 // Manager runs units on one machine.
@@ -49,59 +50,27 @@ type Manager interface {
 	Close() error
 }
 
-// UnitState is what systemctl shows of a unit.
-type UnitState struct {
-	Name        string      `json:"name"`
-	Description string      `json:"description,omitempty"`
-	Load        LoadState   `json:"loadState"`
-	Active      ActiveState `json:"activeState"`
-	Sub         string      `json:"subState"`
-	// MainPID is the service's main process, 0 when it has none.
-	MainPID int `json:"mainPID,omitempty"`
-	// Since is when ActiveState last changed.
-	Since time.Time `json:"since,omitzero"`
-	// Result is systemd's Result of the last run: success, exit-code,
-	// signal, timeout, core-dump, start-limit-hit, resources.
-	Result string `json:"result,omitempty"`
-	// ExitCode and ExitStatus describe how the main process ended last:
-	// ExitCode is systemd's exited|killed|dumped, ExitStatus the status
-	// or signal number.
-	ExitCode   string `json:"exitCode,omitempty"`
-	ExitStatus int    `json:"exitStatus,omitempty"`
-	// Cgroup is the unit's cgroup path, the same in every hierarchy.
-	Cgroup string `json:"cgroup,omitempty"`
-	// Status is systemd's StatusText: what the service last said of
-	// itself (sd_notify's STATUS=).
-	Status string `json:"statusText,omitempty"`
-	// Enabled is systemd's UnitFileState: enabled, disabled, static.
-	Enabled string `json:"unitFileState,omitempty"`
-	// Hash is fleet's hash of the unit file (unit.File.Hash), hex.
-	Hash string `json:"hash,omitempty"`
-}
-
-// LoadState is systemd's LoadState.
-type LoadState string
-
-// Load states.
-const (
-	Loaded     LoadState = "loaded"
-	NotFound   LoadState = "not-found"
-	BadSetting LoadState = "bad-setting"
-	LoadError  LoadState = "error"
-	Masked     LoadState = "masked"
+// UnitState and its states are the API's wire types (package api), so
+// that the daemon serves them as they are.
+type (
+	UnitState   = api.UnitState
+	LoadState   = api.LoadState
+	ActiveState = api.ActiveState
 )
 
-// ActiveState is systemd's ActiveState.
-type ActiveState string
-
-// Active states.
+// Load and active states.
 const (
-	Active       ActiveState = "active"
-	Reloading    ActiveState = "reloading"
-	Inactive     ActiveState = "inactive"
-	Failed       ActiveState = "failed"
-	Activating   ActiveState = "activating"
-	Deactivating ActiveState = "deactivating"
+	Loaded       = api.Loaded
+	NotFound     = api.NotFound
+	BadSetting   = api.BadSetting
+	LoadError    = api.LoadError
+	Masked       = api.Masked
+	Active       = api.Active
+	Reloading    = api.Reloading
+	Inactive     = api.Inactive
+	Failed       = api.Failed
+	Activating   = api.Activating
+	Deactivating = api.Deactivating
 )
 
 // Errors every backend returns, wrapped with the unit's name.

@@ -42,6 +42,10 @@ func UnitParser(machine unitfile.Context) func(name string, content []byte) ([]*
 		if err != nil {
 			return nil, err
 		}
+		if n.Template {
+			// Checked only: specifiers are expanded for each instance.
+			return f.Options, nil
+		}
 		ctx := machine
 		ctx.Name = n
 		f, err = f.Expand(ctx)
