@@ -36,7 +36,7 @@ func openUnits(paths Paths, machineID, hostname string) (*units, error) {
 	m, err := builtin.New(builtin.Options{
 		UnitDir:      paths.UnitDir(),
 		RunDir:       paths.runDir(),
-		CgroupParent: unitCgroupParent(paths, machineID),
+		CgroupParent: UnitCgroupParent(paths, machineID),
 		Logger:       builtin.JournalLogger(j),
 		ParseUnit: builtin.UnitParser(unit.Context{
 			Hostname:  hostname,
@@ -51,10 +51,10 @@ func openUnits(paths Paths, machineID, hostname string) (*units, error) {
 	return &units{manager: m, journal: j}, nil
 }
 
-// unitCgroupParent is where the units' cgroups go: the default on a machine
+// UnitCgroupParent is where the units' cgroups go: the default on a machine
 // of its own, one per machine when several share a host (a root other than
 // /, as in the playground).
-func unitCgroupParent(paths Paths, machineID string) string {
+func UnitCgroupParent(paths Paths, machineID string) string {
 	if paths.root() == "/" {
 		return builtin.DefaultCgroupParent
 	}

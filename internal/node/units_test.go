@@ -13,6 +13,7 @@ import (
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
 	"atoll.dev/atoll/internal/journal"
+	"atoll.dev/atoll/internal/service/builtin"
 )
 
 // A unit through the daemon's API: loaded, started, its output in the
@@ -23,6 +24,8 @@ func TestUnitsThroughTheDaemon(t *testing.T) {
 	}
 	m := startMachine(t, "units", "")
 	ctx := context.Background()
+	parent := UnitCgroupParent(m.paths, m.sys.MachineID())
+	t.Cleanup(func() { builtin.RemoveCgroupTree(parent) })
 	file := "[Unit]\nDescription=greeter on %H\n[Service]\nExecStart=/bin/sh -c 'echo hello from %i; exec sleep 600'\n"
 	if _, err := m.local.LoadUnit(ctx, "greet@.service", []byte(file)); err != nil {
 		t.Fatal(err)

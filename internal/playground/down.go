@@ -71,6 +71,7 @@ func Down(opts Options, name string) error {
 	// SIGKILL at once: the data goes with the cluster, and members stopping
 	// together would each wait seconds to hand leadership to another.
 	terminate(pids, syscall.SIGKILL, 5*time.Second)
+	problems = append(problems, removeUnits(clusterMachines(c, dir, name, ours))...)
 
 	for _, ns := range ours {
 		if err := ip("netns", "del", ns); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"atoll.dev/atoll/internal/node"
 	atollrt "atoll.dev/atoll/internal/runtime"
+	"atoll.dev/atoll/internal/service/builtin"
 )
 
 // podStopGrace is how long a machine's pods get between SIGTERM and
@@ -129,4 +130,22 @@ func (m Machine) atoll(binary string, args ...string) error {
 		return fmt.Errorf("playground: machine %s: atoll %s: %w: %s", m.Name, strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
+}
+
+// removeUnits removes what the machines' units leave on the host: they
+// outlive their daemons, so their processes (if any are still there) and
+// cgroups go here, as a machine's shutdown would take them.
+func removeUnits(machines []Machine) []string {
+	var problems []string
+	for _, m := range machines {
+		paths := node.Paths{Root: m.Root, RunDir: m.RunDir}
+		id, err := os.ReadFile(paths.MachineIDFile())
+		if err != nil {
+			continue // never started: no units
+		}
+		if err := builtin.RemoveCgroupTree(node.UnitCgroupParent(paths, strings.TrimSpace(string(id)))); err != nil {
+			problems = append(problems, fmt.Sprintf("playground: machine %s: units: %v", m.Name, err))
+		}
+	}
+	return problems
 }

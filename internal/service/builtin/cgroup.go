@@ -3,6 +3,7 @@ package builtin
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -264,4 +265,41 @@ func (cg *unitCgroup) homeTasksFiles() (map[string]string, error) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// RemoveCgroupTree kills every process in the cgroup at parent and in the
+// cgroups below it, then removes them all from every hierarchy: what a
+// machine's units leave when the machine itself goes (the playground's
+// cluster down), since units outlive their daemon.
+func RemoveCgroupTree(parent string) error {
+	root, err := openUnitCgroup(path.Join("/", parent))
+	if err != nil {
+		return err
+	}
+	if !fileExists(root.listDir) {
+		return nil
+	}
+	var errs []error
+	err = filepath.WalkDir(root.listDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root.listDir, p)
+		cg, err := openUnitCgroup(path.Join("/", parent, filepath.ToSlash(rel)))
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		for range 10 {
+			if n, err := cg.signal(syscall.SIGKILL); err != nil || n == 0 {
+				break
+			}
+			if cg.waitEmpty(time.Second) {
+				break
+			}
+		}
+		return nil
+	})
+	errs = append(errs, err, root.destroy())
+	return errors.Join(errs...)
 }
