@@ -450,10 +450,15 @@ func (m *Manager) List(_ context.Context) ([]service.UnitState, error) {
 		units = append(units, u)
 	}
 	m.mu.Unlock()
+	// The links are read once for all units, not once per unit.
+	enabled := map[string]bool{}
+	for _, name := range m.enabledNames() {
+		enabled[name] = true
+	}
 	out := make([]service.UnitState, 0, len(units))
 	for _, u := range units {
 		st := u.snapshot()
-		st.Enabled = m.enabled(u.name)
+		st.Enabled = m.fileState(u.name, enabled[u.name])
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b service.UnitState) int { return strings.Compare(a.Name, b.Name) })
@@ -595,7 +600,13 @@ func (m *Manager) enabledNames() []string {
 // enabled is systemd's UnitFileState of name: enabled, disabled, or
 // static for a unit without an [Install] section.
 func (m *Manager) enabled(name string) string {
-	if links, _ := m.installLinks(name); len(links) > 0 {
+	links, _ := m.installLinks(name)
+	return m.fileState(name, len(links) > 0)
+}
+
+// fileState is enabled's answer for a unit whose links were looked up.
+func (m *Manager) fileState(name string, linked bool) string {
+	if linked {
 		return "enabled"
 	}
 	m.mu.Lock()

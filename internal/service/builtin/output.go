@@ -26,8 +26,11 @@ type Logger interface {
 // discardLogger drains output and forgets it.
 type discardLogger struct{}
 
-func (discardLogger) Capture(_, _ string, r io.Reader) { io.Copy(io.Discard, r) }
-func (discardLogger) Append(_, _ string)               {}
+// Capture reads with a small buffer: one waits on every unit's streams.
+func (discardLogger) Capture(_, _ string, r io.Reader) {
+	io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{r}, make([]byte, 512))
+}
+func (discardLogger) Append(_, _ string) {}
 
 // Output streams. Each is a FIFO in the run directory, not a pipe: a
 // pipe's read end would die with the daemon and take the units with it

@@ -678,7 +678,9 @@ func (u *unit) enterSignal(state string, f Result) {
 			}
 		}
 	}
-	if u.killsCgroup(state) {
+	// An empty cgroup is neither frozen nor listed again: after the main
+	// process went at the first signal, the later steps cost a read.
+	if u.killsCgroup(state) && !u.cg.empty() {
 		var err error
 		if sigkill {
 			err = u.cg.kill()
