@@ -89,11 +89,18 @@ func TestPodVerbsEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The pod runs before its app has started: wait for the app's line.
+	for {
+		if _, out, _ := run("pod", "logs", "sleeper"); strings.Contains(out, "waiting for SIGTERM") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app never said it waits; pod output: %q", podOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if out := must("pod", "enter", "sleeper", "/bin/testapp", "hostname"); !strings.HasPrefix(out, "atoll-") {
 		t.Errorf("pod enter sleeper hostname: %q, want the pod's hostname", out)
-	}
-	if out := must("pod", "logs", "sleeper"); !strings.Contains(out, "waiting for SIGTERM") {
-		t.Errorf("pod logs: %q", out)
 	}
 	if code, _, stderr := run("image", "rm", "test/app"); code == 0 || !strings.Contains(stderr, "pod") {
 		t.Errorf("image rm of an image in use: exit %d, stderr %q; want a refusal naming the pods", code, stderr)

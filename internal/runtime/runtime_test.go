@@ -440,11 +440,13 @@ func TestHundredPodsLeaveNothing(t *testing.T) {
 	// on the machine mount and unmount meanwhile.
 	ownMounts := func() int { return countMatching(t, "/proc/self/mountinfo", filepath.Dir(r.opts.StateDir)) }
 	mountsBefore := ownMounts()
+	var uuids []string
 	for i := 0; i < 100; i++ {
-		code, out, _ := r.run(PodOptions{Apps: []AppOptions{app("true")}}, RunOptions{Remove: true})
+		code, out, p := r.run(PodOptions{Apps: []AppOptions{app("true")}}, RunOptions{Remove: true})
 		if code != 0 {
 			t.Fatalf("pod %d: exit %d, output %q", i, code, out)
 		}
+		uuids = append(uuids, p.UUID)
 	}
 	if got := ownMounts(); got != mountsBefore {
 		t.Errorf("mounts: %d before, %d after 100 pods", mountsBefore, got)
@@ -453,13 +455,11 @@ func TestHundredPodsLeaveNothing(t *testing.T) {
 	if len(pods) != 0 {
 		t.Errorf("%d pods left, want none", len(pods))
 	}
+	// This test's pods only: other tests' pods and units run meanwhile.
 	for _, ctrl := range []string{"memory", "pids", "cpu", "devices"} {
-		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", ctrl, "atoll"))
-		for _, e := range entries {
-			// Pods' cgroups are named by UUID; units of other tests
-			// running meanwhile live beside them in atoll/units.
-			if e.IsDir() && len(e.Name()) == 36 && strings.Count(e.Name(), "-") == 4 {
-				t.Errorf("cgroup %s/atoll/%s left behind", ctrl, e.Name())
+		for _, uuid := range uuids {
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctrl, cgroupPath(uuid))); err == nil {
+				t.Errorf("cgroup %s%s left behind", ctrl, cgroupPath(uuid))
 			}
 		}
 	}
