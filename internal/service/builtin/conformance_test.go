@@ -181,14 +181,14 @@ func TestRestartAlways(t *testing.T) {
 }
 
 // forkScript writes a script whose main process leaves a child that
-// ignores SIGTERM, writing the child's PID to a file.
+// ignores SIGTERM. The child writes its PID to a file once it ignores it,
+// so a test that has read the file cannot stop the unit too early.
 func forkScript(t *testing.T) (script, pidFile string) {
 	dir := t.TempDir()
 	pidFile = filepath.Join(dir, "child.pid")
 	script = filepath.Join(dir, "fork.sh")
 	os.WriteFile(script, []byte(`#!/bin/sh
-( trap '' TERM; exec sleep 1000 ) &
-echo $! > `+pidFile+`
+/bin/sh -c 'trap "" TERM; echo $$ > `+pidFile+`.tmp; mv `+pidFile+`.tmp `+pidFile+`; exec sleep 1000' &
 exec sleep 1000
 `), 0o755)
 	return script, pidFile
@@ -523,7 +523,7 @@ func TestReloadAndStopCommands(t *testing.T) {
 	m := e.manager()
 	ctx := ctxT(t)
 	load(t, m, "reload.service", `[Service]
-ExecStart=/bin/sh -c 'trap "echo reloaded" HUP; while :; do sleep 0.05; done'
+ExecStart=/bin/sh -c 'trap "echo reloaded" HUP; echo ready; while :; do sleep 0.05; done'
 ExecReload=/bin/kill -HUP $MAINPID
 ExecStop=/bin/sh -c 'echo stopping $MAINPID'
 ExecStopPost=/bin/sh -c 'echo post $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS'
@@ -532,6 +532,8 @@ ExecStopPost=/bin/sh -c 'echo post $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS'
 		t.Fatal(err)
 	}
 	st := wantState(t, m, "reload.service", service.Active, "running")
+	// Type=simple is active once the shell runs, maybe before its trap.
+	e.log.waitLine(t, "reload.service", "stdout: ready")
 	if err := m.Reload(ctx, "reload.service"); err != nil {
 		t.Fatal(err)
 	}
