@@ -25,6 +25,8 @@
 //	  auto-compaction-retention: 1h
 //	  heartbeat-interval: 100ms
 //	  election-timeout: 1s
+//	units:
+//	  backend: auto               # auto, builtin or systemd
 //
 // A null value, an empty list and an empty mapping count as absent. Numbers
 // and booleans are taken as their text where a string is wanted. Comments,
@@ -69,7 +71,26 @@ type Config struct {
 	TLSDir string `yaml:"tls-dir,omitempty"`
 	// Store says how this machine takes part in the cluster store.
 	Store Store `yaml:"store,omitempty"`
+	// Units configures the machine's service manager.
+	Units Units `yaml:"units,omitempty"`
 }
+
+// Units configures the service manager that runs the machine's units.
+type Units struct {
+	// Backend is BackendAuto (the default when empty), BackendBuiltin or
+	// BackendSystemd.
+	Backend string `yaml:"backend,omitempty"`
+}
+
+// The service manager backends.
+const (
+	// BackendAuto is systemd where systemd is PID 1, builtin elsewhere.
+	BackendAuto = "auto"
+	// BackendBuiltin is atoll's own supervisor.
+	BackendBuiltin = "builtin"
+	// BackendSystemd is systemd over D-Bus.
+	BackendSystemd = "systemd"
+)
 
 // Store configures the machine's part in the cluster's etcd: a member runs
 // an embedded etcd server, a client only talks to the members.

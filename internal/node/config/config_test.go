@@ -33,6 +33,8 @@ store:
   auto-compaction-retention: 1h
   heartbeat-interval: 100ms
   election-timeout: 1s
+units:
+  backend: builtin
 `
 
 func fullConfig() Config {
@@ -55,6 +57,7 @@ func fullConfig() Config {
 			HeartbeatInterval:       Duration(100 * time.Millisecond),
 			ElectionTimeout:         Duration(time.Second),
 		},
+		Units: Units{Backend: BackendBuiltin},
 	}
 }
 
@@ -202,6 +205,7 @@ func TestParseErrors(t *testing.T) {
 
 		// store.role.
 		{"bad role", "store:\n  role: leader\n", 2, "store.role", `"leader" is not one of member, client, auto`},
+		{"bad units backend", "units:\n  backend: runit\n", 2, "units.backend", `"runit" is not one of auto, builtin, systemd`},
 		{"client alone", "store:\n  role: client\n", 2, "store.role", "client needs store.endpoints or store.discovery"},
 		{"auto alone", "store:\n  role: auto\n  endpoints: https://a:2379\n", 2, "store.role", "auto needs store.discovery"},
 		{"member with endpoints", "store:\n  role: member\n  endpoints: https://a:2379\n", 3, "store.endpoints", "cannot be set when store.role is member (line 2)"},

@@ -155,8 +155,11 @@ func (d *decoder) syntax(err error) {
 
 // topKeys are the keys known at the top level, in file order.
 func topKeys() []string {
-	return []string{"name", "public-ip", "metadata", "log-level", "tls-dir", "store"}
+	return []string{"name", "public-ip", "metadata", "log-level", "tls-dir", "store", "units"}
 }
+
+// unitsKeys are the keys known under units.
+func unitsKeys() []string { return []string{"backend"} }
 
 // storeKeys are the keys known under store, in file order.
 func storeKeys() []string {
@@ -192,6 +195,8 @@ func (d *decoder) config(root *yaml.Node) Config {
 			d.str(&cfg.TLSDir, "tls-dir", e)
 		case "store":
 			cfg.Store = d.store(e)
+		case "units":
+			cfg.Units = d.units(e)
 		default:
 			d.unknown("", e, topKeys())
 		}
@@ -247,6 +252,23 @@ func (d *decoder) store(e entry) Store {
 		}
 	}
 	return st
+}
+
+func (d *decoder) units(e entry) Units {
+	var u Units
+	entries, ok := d.mapping("units", e)
+	if !ok {
+		return u
+	}
+	for _, e := range entries {
+		switch e.name {
+		case "backend":
+			d.str(&u.Backend, "units.backend", e)
+		default:
+			d.unknown("units", e, unitsKeys())
+		}
+	}
+	return u
 }
 
 // metadata reads the free key/value pairs. Values are scalars taken as

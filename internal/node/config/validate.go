@@ -105,6 +105,7 @@ func seenIn(cfg Config) seen {
 	mark("store.auto-compaction-retention", st.AutoCompactionRetention != 0)
 	mark("store.heartbeat-interval", st.HeartbeatInterval != 0)
 	mark("store.election-timeout", st.ElectionTimeout != 0)
+	mark("units.backend", cfg.Units.Backend != "")
 	return s
 }
 
@@ -149,6 +150,9 @@ func check(cfg Config, s seen) []Problem {
 		c.text("tls-dir", c.seen.line("tls-dir"), cfg.TLSDir)
 	}
 	c.store(cfg.Store)
+	if s.set("units.backend") && !slices.Contains([]string{BackendAuto, BackendBuiltin, BackendSystemd}, cfg.Units.Backend) {
+		c.add("units.backend", "%q is not one of auto, builtin, systemd", cfg.Units.Backend)
+	}
 	return c.problems
 }
 
