@@ -258,6 +258,9 @@ func (c *Cluster) writeConfigs() error {
 			Name:     m.Name,
 			PublicIP: m.IP,
 			Metadata: map[string]string{"playground": c.Name, "machine": m.Name},
+			// The machines share the host: its systemd, if any, is no
+			// machine's own.
+			Units: config.Units{Backend: config.BackendBuiltin},
 		}
 		if c.TLS {
 			cfg.TLSDir = m.tlsDir()
