@@ -11,8 +11,10 @@ LDFLAGS := -X atoll.dev/atoll/internal/version.Version=$(VERSION)
 # links, etcdctl to check that the real etcd client works against atoll,
 # etcd-server as the benchmark's standalone peer; iptables for the pods'
 # masquerading and ports, the standard CNI plugins for named networks, gpg
-# for signatures made by GnuPG.
-TEST_PACKAGES := iproute2 etcd-client etcd-server iptables containernetworking-plugins gpg
+# for signatures made by GnuPG; systemd, booted as PID 1 of a container
+# made from the host's own files, for the systemd service backend's tests
+# (and its systemd-notify for both backends').
+TEST_PACKAGES := iproute2 etcd-client etcd-server iptables containernetworking-plugins gpg systemd
 
 .PHONY: build demo test test-deps lint bench clean
 

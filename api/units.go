@@ -30,6 +30,16 @@ type UnitState struct {
 	Enabled string `json:"unitFileState,omitempty"`
 	// Hash is fleet's hash of the unit file (unit.File.Hash), hex.
 	Hash string `json:"hash,omitempty"`
+	// NextElapse, LastTrigger and Triggers are what systemctl
+	// list-timers shows of a timer, and are set for timers only:
+	// NextElapse is when it elapses next on the wall clock (systemd's
+	// NextElapseUSecRealtime, or NextElapseUSecMonotonic converted),
+	// zero when it is not waiting; LastTrigger is when it last started
+	// its unit (LastTriggerUSec), zero if never; Triggers is the unit it
+	// starts (Triggers, list-timers' ACTIVATES).
+	NextElapse  time.Time `json:"nextElapse,omitzero"`
+	LastTrigger time.Time `json:"lastTrigger,omitzero"`
+	Triggers    string    `json:"triggers,omitempty"`
 }
 
 // LoadState is systemd's LoadState.

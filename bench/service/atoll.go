@@ -29,6 +29,9 @@ const unitFile = "[Service]\nExecStart=/bin/sleep 3600\n"
 type result struct {
 	start, stop time.Duration
 	rssPerUnit  float64 // KiB of RSS growth per running unit
+	// heapPerUnit and stackPerUnit split it, for information: the
+	// growth of the Go heap in use and of goroutine stacks (KiB).
+	heapPerUnit, stackPerUnit float64
 	// goroutinesPerUnit is the growth of the goroutine count per
 	// running unit: each holds a stack (and what it is blocked with).
 	goroutinesPerUnit float64
@@ -73,7 +76,7 @@ func atollRun(ctx context.Context, o options, workers int, memProfile string) (r
 		mgr.Close()
 	}()
 
-	before, goroutines := rssKiB(), runtime.NumGoroutine()
+	before, goroutines := measureMemory(), runtime.NumGoroutine()
 	for _, name := range names {
 		if err := mgr.Load(ctx, name, []byte(unitFile)); err != nil {
 			return result{}, err
@@ -90,7 +93,7 @@ func atollRun(ctx context.Context, o options, workers int, memProfile string) (r
 	}
 	// For information: List is what `atoll unit list` asks.
 	fmt.Fprintf(os.Stderr, "List of %d running units took %s\n", len(names), ms(time.Since(began)))
-	res.rssPerUnit = float64(rssKiB()-before) / float64(len(names))
+	res.growth(before, measureMemory(), len(names))
 	res.goroutinesPerUnit = float64(runtime.NumGoroutine()-goroutines) / float64(len(names))
 	if memProfile != "" {
 		if err := writeHeapProfile(memProfile); err != nil {
@@ -181,22 +184,38 @@ func allActive(ctx context.Context, mgr service.Manager, want int) error {
 	return nil
 }
 
-// rssKiB is this process's resident set after a collection that also
-// returns freed memory to the system, so that it counts what is live.
-func rssKiB() int64 {
+// memory is this process's memory at one moment, in KiB.
+type memory struct {
+	rss, heap, stack int64
+}
+
+// measureMemory reads this process's resident set after a collection
+// that also returns freed memory to the system, so that it counts what
+// is live, and the Go heap and stacks in use then.
+func measureMemory() memory {
 	runtime.GC()
 	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m := memory{heap: int64(ms.HeapInuse >> 10), stack: int64(ms.StackInuse >> 10)}
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0
+		return m
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n
+			m.rss, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	return 0
+	return m
+}
+
+// growth sets the per-unit memory figures from before and after units
+// were running.
+func (r *result) growth(before, after memory, units int) {
+	r.rssPerUnit = float64(after.rss-before.rss) / float64(units)
+	r.heapPerUnit = float64(after.heap-before.heap) / float64(units)
+	r.stackPerUnit = float64(after.stack-before.stack) / float64(units)
 }
 
 func writeHeapProfile(path string) error {

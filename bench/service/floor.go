@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -28,15 +28,17 @@ type floorProc struct {
 // floorRun does per process what the manager must do per unit and no
 // more, in the same way (see builtin's cgroup.go and proc.go): make the
 // cgroup CGROUP/floor/bench-N.service in every hierarchy with
-// opencontainers/cgroups; start /bin/sleep 3600 in its own session on a
-// locked thread that has joined the v1 cgroups (their tasks files),
-// cloned into the v2 one (CLONE_INTO_CGROUP), and goes back to this
-// process's cgroups after each fork. Stopping is SIGTERM, wait4 and
-// removing the cgroup, process by process. What it leaves out of the
-// manager's work: output FIFOs (its processes get /dev/null), pidfds,
-// state records, the freezer while signalling, goroutines per unit.
+// opencontainers/cgroups, its directories the hierarchies' roots (read
+// once) joined with its path; start /bin/sleep 3600 in its own session
+// on a locked thread that has joined the v1 cgroups (their tasks files,
+// written with plain system calls), cloned into the v2 one
+// (CLONE_INTO_CGROUP), and goes back to this process's cgroups after each
+// fork. Stopping is SIGTERM, wait4 and removing the cgroup, process by
+// process. What it leaves out of the manager's work: output FIFOs (its
+// processes get /dev/null), pidfds, state records, the listing of the
+// cgroup at stop, goroutines per unit.
 func floorRun(ctx context.Context, o options) (res result, err error) {
-	before, goroutines := rssKiB(), runtime.NumGoroutine()
+	before, goroutines := measureMemory(), runtime.NumGoroutine()
 	procs := make([]floorProc, 0, o.units)
 	defer func() {
 		// What a failed or interrupted run started.
@@ -49,6 +51,10 @@ func floorRun(ctx context.Context, o options) (res result, err error) {
 		}
 	}()
 	own, err := cgroups.ParseCgroupFile("/proc/self/cgroup")
+	if err != nil {
+		return result{}, err
+	}
+	roots, joins, err := hierarchies()
 	if err != nil {
 		return result{}, err
 	}
@@ -66,7 +72,11 @@ func floorRun(ctx context.Context, o options) (res result, err error) {
 				return false, err
 			}
 			p := path.Join(benchCgroup, "floor", name)
-			cg, err := manager.New(&cgroups.Cgroup{Path: p, Resources: &cgroups.Resources{SkipDevices: true}})
+			paths := make(map[string]string, len(roots))
+			for key, root := range roots {
+				paths[key] = filepath.Join(root, p)
+			}
+			cg, err := manager.NewWithPaths(&cgroups.Cgroup{Path: p, Resources: &cgroups.Resources{SkipDevices: true}}, paths)
 			if err != nil {
 				return false, fmt.Errorf("cgroup %s: %w", p, err)
 			}
@@ -74,7 +84,7 @@ func floorRun(ctx context.Context, o options) (res result, err error) {
 			if err := cg.Apply(-1); err != nil {
 				return false, fmt.Errorf("cgroup %s: %w", p, err)
 			}
-			pid, stuck, err := startIn(cg, p, own, tid, devNull, env)
+			pid, stuck, err := startIn(paths, roots, joins, own, tid, devNull, env)
 			procs[len(procs)-1].pid = pid
 			if err != nil {
 				return stuck, fmt.Errorf("cgroup %s: %w", p, err)
@@ -86,7 +96,7 @@ func floorRun(ctx context.Context, o options) (res result, err error) {
 	if err != nil {
 		return result{}, err
 	}
-	res.rssPerUnit = float64(rssKiB()-before) / float64(o.units)
+	res.growth(before, measureMemory(), o.units)
 	res.goroutinesPerUnit = float64(runtime.NumGoroutine()-goroutines) / float64(o.units)
 
 	began = time.Now()
@@ -108,55 +118,64 @@ func floorRun(ctx context.Context, o options) (res result, err error) {
 	return res, nil
 }
 
-// startIn starts /bin/sleep 3600 in cg (at cgPath) from thread tid, which
-// joins cg's v1 hierarchies for the fork and goes back to this process's
-// own cgroups (own, from /proc/self/cgroup) after. stuck reports
-// a thread that could not go back.
-func startIn(cg cgroups.Manager, cgPath string, own map[string]string, tid int, devNull *os.File, env []string) (pid int, stuck bool, err error) {
-	paths := cg.GetPaths()
-	names := make([]string, 0, len(paths))
-	for name := range paths {
-		if name != "" {
-			names = append(names, name)
-		}
+// hierarchies reads the machine's cgroup hierarchies once: their root
+// directories, keyed as the library keys a cgroup's paths, and the keys
+// of the v1 ones a thread joins (their tasks files), one per directory,
+// but devices, where cgroups made with SkipDevices are not.
+func hierarchies() (roots map[string]string, joins []string, err error) {
+	m, err := manager.New(&cgroups.Cgroup{Path: "/", Resources: &cgroups.Resources{SkipDevices: true}})
+	if err != nil {
+		return nil, nil, err
 	}
-	slices.Sort(names)
-	var joined []string
+	roots = m.GetPaths()
 	seen := map[string]bool{}
+	for _, key := range slices.Sorted(maps.Keys(roots)) {
+		dir := roots[key]
+		if key == "" || key == "devices" || seen[dir] {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "tasks")); err != nil {
+			continue
+		}
+		seen[dir] = true
+		joins = append(joins, key)
+	}
+	return roots, joins, nil
+}
+
+// startIn starts /bin/sleep 3600 in the cgroup whose directories are
+// paths from thread tid, which joins its v1 hierarchies (joins) for the
+// fork and goes back to this process's own cgroups (own, from
+// /proc/self/cgroup, below roots) after. stuck reports a thread that
+// could not go back.
+func startIn(paths, roots map[string]string, joins []string, own map[string]string, tid int, devNull *os.File, env []string) (pid int, stuck bool, err error) {
+	id := []byte(strconv.Itoa(tid))
+	var joined []string
 	goBack := func() bool {
-		for _, name := range slices.Backward(joined) {
-			mount, _ := strings.CutSuffix(paths[name], cgPath)
-			if os.WriteFile(filepath.Join(mount, own[name], "tasks"), []byte(strconv.Itoa(tid)), 0) != nil {
+		for _, key := range slices.Backward(joined) {
+			if writeFile(filepath.Join(roots[key], own[key], "tasks"), id) != nil {
 				return false
 			}
 		}
 		return true
 	}
-	for _, name := range names {
-		dir := paths[name]
-		if seen[dir] {
-			continue
+	for _, key := range joins {
+		if _, ok := own[key]; !ok {
+			return 0, !goBack(), fmt.Errorf("no way back to this process's cgroup in %s", key)
 		}
-		seen[dir] = true
-		if _, err := os.Stat(filepath.Join(dir, "tasks")); err != nil {
-			continue
+		if err := writeFile(filepath.Join(paths[key], "tasks"), id); err != nil {
+			return 0, !goBack(), fmt.Errorf("join %s: %w", key, err)
 		}
-		if _, ok := own[name]; !ok || !strings.HasSuffix(dir, cgPath) {
-			return 0, !goBack(), fmt.Errorf("no way back to this process's cgroup in %s", name)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(tid)), 0); err != nil {
-			return 0, !goBack(), fmt.Errorf("join %s: %w", name, err)
-		}
-		joined = append(joined, name)
+		joined = append(joined, key)
 	}
 	sys := &syscall.SysProcAttr{Setsid: true}
-	if v2 := cg.Path(""); v2 != "" {
-		f, err := os.Open(v2)
+	if v2 := paths[""]; v2 != "" {
+		fd, err := unix.Open(v2, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return 0, !goBack(), err
 		}
-		defer f.Close()
-		sys.UseCgroupFD, sys.CgroupFD = true, int(f.Fd())
+		defer unix.Close(fd)
+		sys.UseCgroupFD, sys.CgroupFD = true, fd
 	}
 	proc, err := os.StartProcess("/bin/sleep", []string{"/bin/sleep", "3600"}, &os.ProcAttr{
 		Dir: "/", Env: env, Files: []*os.File{devNull, devNull, devNull}, Sys: sys,
@@ -166,6 +185,21 @@ func startIn(cg cgroups.Manager, cgPath string, own map[string]string, tid int, 
 		proc.Release()
 	}
 	return pid, !goBack(), err
+}
+
+// writeFile writes data to a cgroup file with plain system calls, as the
+// manager does: os.WriteFile hands the file, which is pollable, to the
+// runtime's poller.
+func writeFile(path string, data []byte) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, data); err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
 }
 
 // onWorkerThread runs f on a thread locked to it that is not the main

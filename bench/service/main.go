@@ -133,8 +133,8 @@ func run(ctx context.Context, o options) (err error) {
 				return fmt.Errorf("round %d, %s left: %w", round, r.c.name, err)
 			}
 			r.c.results = append(r.c.results, res)
-			fmt.Fprintf(os.Stderr, "round %d, %-22s start %s, stop %s, RSS +%.1f KiB/unit, +%.1f goroutines/unit\n",
-				round, r.c.name+":", ms(res.start), ms(res.stop), res.rssPerUnit, res.goroutinesPerUnit)
+			fmt.Fprintf(os.Stderr, "round %d, %-22s start %s, stop %s, RSS %+.1f KiB/unit (heap %+.1f, stacks %+.1f), %+.1f goroutines/unit\n",
+				round, r.c.name+":", ms(res.start), ms(res.stop), res.rssPerUnit, res.heapPerUnit, res.stackPerUnit, res.goroutinesPerUnit)
 		}
 	}
 	printTable(os.Stdout, o, startLoad, loadAverage(), nofile, sequential, concurrent, floor)

@@ -45,6 +45,12 @@ type Manager interface {
 	Subscribe(ctx context.Context) (<-chan UnitState, error)
 	// Cat returns the unit file as loaded, drop-ins included.
 	Cat(ctx context.Context, name string) ([]byte, error)
+	// DaemonReload reads the unit files and drop-ins again, as
+	// `systemctl daemon-reload`, for files changed on disk by hand: new
+	// files make units, changed ones apply to units that are not
+	// running at once and to running ones at their next start, and a
+	// unit whose file is gone goes once it is not running.
+	DaemonReload(ctx context.Context) error
 	// Close stops supervising, leaving the units running (a restart of
 	// the daemon must not restart them).
 	Close() error

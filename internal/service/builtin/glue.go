@@ -30,15 +30,16 @@ func (l journalLogger) Append(name, line string) {
 // UnitParser returns an Options.ParseUnit that reads unit files with
 // package unit: systemd's syntax checked with line numbers, and the
 // specifiers expanded for the unit's name (an instance's, for a template's
-// file) on this machine. Warnings (unknown directives) do not stop a unit,
-// as they do not in systemd.
-func UnitParser(machine unitfile.Context) func(name string, content []byte) ([]*sdunit.UnitOption, error) {
-	return func(name string, content []byte) ([]*sdunit.UnitOption, error) {
+// file) on this machine; errors name the file (source) and line.
+// Warnings (unknown directives) do not stop a unit, as they do not in
+// systemd.
+func UnitParser(machine unitfile.Context) func(name, source string, content []byte) ([]*sdunit.UnitOption, error) {
+	return func(name, source string, content []byte) ([]*sdunit.UnitOption, error) {
 		n, err := unitfile.ParseName(name)
 		if err != nil {
 			return nil, err
 		}
-		f, _, err := unitfile.Parse(name, bytes.NewReader(content))
+		f, _, err := unitfile.Parse(source, bytes.NewReader(content))
 		if err != nil {
 			return nil, err
 		}

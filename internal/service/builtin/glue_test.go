@@ -12,7 +12,7 @@ import (
 
 func TestUnitParserExpandsForTheInstance(t *testing.T) {
 	parse := UnitParser(unitfile.Context{Hostname: "m1.example", MachineID: strings.Repeat("ab", 16)})
-	opts, err := parse("web@8080.service", []byte("[Unit]\nDescription=web on %i at %H\n[Service]\nExecStart=/bin/web --port=%i --id=%m\n"))
+	opts, err := parse("web@8080.service", "web@.service", []byte("[Unit]\nDescription=web on %i at %H\n[Service]\nExecStart=/bin/web --port=%i --id=%m\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,8 +24,8 @@ func TestUnitParserExpandsForTheInstance(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("options %q, want %q", strings.Join(got, " "), want)
 	}
-	if _, err := parse("web.service", []byte("ExecStart=/bin/true\n")); err == nil || !strings.Contains(err.Error(), "web.service:1") {
-		t.Errorf("a directive outside a section: %v, want an error naming web.service:1", err)
+	if _, err := parse("web.service", "web.service.d/10-x.conf", []byte("ExecStart=/bin/true\n")); err == nil || !strings.Contains(err.Error(), "web.service.d/10-x.conf:1") {
+		t.Errorf("a directive outside a section: %v, want an error naming web.service.d/10-x.conf:1", err)
 	}
 }
 

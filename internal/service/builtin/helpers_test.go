@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,11 +18,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"atoll.dev/atoll/internal/service"
+	"atoll.dev/atoll/internal/service/servicetest"
 )
 
 // The test binary doubles as the programs some units run: with
-// BUILTIN_TEST_HELPER set it runs that helper instead of the tests.
+// BUILTIN_TEST_HELPER set (or servicetest's variable) it runs that helper
+// instead of the tests.
 func TestMain(m *testing.M) {
+	servicetest.RunHelper()
 	if h := os.Getenv("BUILTIN_TEST_HELPER"); h != "" {
 		os.Exit(runHelper(h, os.Args[1:]))
 	}
@@ -33,39 +34,10 @@ func TestMain(m *testing.M) {
 
 // runHelper runs a helper program:
 //
-//	notify DELAY MSG...   sleep DELAY, send each MSG to $NOTIFY_SOCKET
-//	                      (\n in MSG separates assignments), then sleep
-//	mainpid               start "sleep 1000", send MAINPID= and READY=1,
-//	                      wait for a barrier, exit
-//	daemon                run a Manager over $BUILTIN_TEST_DIRS, start
-//	                      $BUILTIN_TEST_UNIT, print "ready", sleep
+//	daemon   run a Manager over $BUILTIN_TEST_DIRS, start
+//	         $BUILTIN_TEST_UNIT, print "ready", sleep
 func runHelper(name string, args []string) int {
 	switch name {
-	case "notify":
-		delay, _ := time.ParseDuration(args[0])
-		time.Sleep(delay)
-		for _, msg := range args[1:] {
-			if err := sdNotify(strings.ReplaceAll(msg, `\n`, "\n")); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-		}
-		time.Sleep(time.Hour)
-	case "mainpid":
-		cmd := exec.Command("/bin/sleep", "1000")
-		if err := cmd.Start(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Println("child", cmd.Process.Pid)
-		if err := sdNotify(fmt.Sprintf("MAINPID=%d\nREADY=1", cmd.Process.Pid)); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if err := sdNotifyBarrier(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
 	case "daemon":
 		dirs := strings.Split(os.Getenv("BUILTIN_TEST_DIRS"), ":")
 		m, err := New(Options{UnitDir: dirs[0], RunDir: dirs[1], CgroupParent: dirs[2]})
@@ -81,39 +53,6 @@ func runHelper(name string, args []string) int {
 		time.Sleep(time.Hour)
 	}
 	return 0
-}
-
-func sdNotify(msg string) error {
-	conn, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_, err = conn.Write([]byte(msg))
-	return err
-}
-
-// sdNotifyBarrier is sd_notify_barrier: send BARRIER=1 with a pipe's
-// write end and wait for the manager to close it.
-func sdNotifyBarrier() error {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return err
-	}
-	defer unix.Close(p[0])
-	conn, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_, _, err = conn.(*net.UnixConn).WriteMsgUnix([]byte("BARRIER=1"), unix.UnixRights(p[1]), nil)
-	unix.Close(p[1])
-	if err != nil {
-		return err
-	}
-	fds := []unix.PollFd{{Fd: int32(p[0]), Events: unix.POLLIN}}
-	_, err = unix.Poll(fds, 5000)
-	return err
 }
 
 // requireRoot skips a test that needs root for cgroups.
@@ -207,7 +146,12 @@ var cgroupSeq atomic.Int64
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	requireRoot(t)
-	dir := t.TempDir()
+	return newTestEnvIn(t, t.TempDir())
+}
+
+// newTestEnvIn is newTestEnv with the directories under dir.
+func newTestEnvIn(t *testing.T, dir string) *testEnv {
+	t.Helper()
 	os.Chmod(dir, 0o755)
 	e := &testEnv{
 		t:            t,

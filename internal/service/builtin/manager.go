@@ -44,10 +44,17 @@ type Options struct {
 	// (Environment=, EnvironmentFile=). Nil gives systemd's: a PATH and
 	// nothing of the daemon's environment.
 	Environment []string
-	// ParseUnit reads a unit file into options, specifiers expanded for
-	// name (an instance's name for a template's file). Nil reads it with
-	// go-systemd's sdunit.Deserialize, which expands no specifier.
-	ParseUnit func(name string, content []byte) ([]*sdunit.UnitOption, error)
+	// ParseUnit reads a unit file or drop-in into options, specifiers
+	// expanded for name (an instance's name for a template's file);
+	// source names the file in errors: the unit's name, or a drop-in's
+	// path under UnitDir (web.service.d/10-limits.conf). Nil reads it
+	// with go-systemd's sdunit.Deserialize, which expands no specifier
+	// and gives no line numbers.
+	ParseUnit func(name, source string, content []byte) ([]*sdunit.UnitOption, error)
+	// BootTime is when the machine booted, on Clock's time line, for
+	// timers' OnBootSec=; zero reads it from CLOCK_BOOTTIME. A
+	// playground machine may give its own start.
+	BootTime time.Time
 }
 
 // Clock is what the manager asks the time of.
@@ -72,8 +79,9 @@ type realTimer struct{ t *time.Timer }
 func (t realTimer) Chan() <-chan time.Time { return t.t.C }
 func (t realTimer) Stop() bool             { return t.t.Stop() }
 
-// defaultPath is the PATH systemd gives system services.
-const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+// DefaultPath is the PATH systemd gives system services, the environment
+// of every process when Options.Environment is nil.
+const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
 
 // Manager is the builtin supervisor: service.Manager for service units,
 // each run by a goroutine of its own in a cgroup of its own.
@@ -82,16 +90,28 @@ type Manager struct {
 	logger Logger
 	clock  Clock
 	env    []string
-	parse  func(string, []byte) ([]*sdunit.UnitOption, error)
+	parse  func(name, source string, content []byte) ([]*sdunit.UnitOption, error)
 
-	mu     sync.Mutex
-	files  map[string][]byte // unit and template files by name
-	units  map[string]*unit  // units and instances
-	closed bool
+	mu      sync.Mutex
+	files   map[string][]byte     // unit and template files by name
+	dropins map[string][]dropIn   // drop-ins by directory (web.service.d)
+	units   map[string]*unit      // units and instances
+	timers  map[string]*timerUnit // timers and their instances
+	closed  bool
+
+	// bootTime and startTime are the bases of OnBootSec= and
+	// OnStartupSec=; perturb places coalesced timer wakeups (µs).
+	bootTime, startTime time.Time
+	perturb             int64
+	// watch has the timers by the unit they trigger.
+	watchMu sync.Mutex
+	watch   map[string]map[*timerUnit]bool
 
 	subsMu    sync.Mutex // apart from mu: units publish with mu held
 	subs      map[*subscriber]bool
 	closeOnce sync.Once
+
+	shared *shared // the poller and cgroup hierarchies (shared.go)
 }
 
 var _ service.Manager = (*Manager)(nil)
@@ -114,7 +134,9 @@ func New(opts Options) (*Manager, error) {
 		parse:  opts.ParseUnit,
 		files:  map[string][]byte{},
 		units:  map[string]*unit{},
+		timers: map[string]*timerUnit{},
 		subs:   map[*subscriber]bool{},
+		watch:  map[string]map[*timerUnit]bool{},
 	}
 	if m.logger == nil {
 		m.logger = discardLogger{}
@@ -123,57 +145,84 @@ func New(opts Options) (*Manager, error) {
 		m.clock = realClock{}
 	}
 	if m.env == nil {
-		m.env = []string{defaultPath}
+		m.env = []string{DefaultPath}
 	}
 	if m.parse == nil {
-		m.parse = func(_ string, content []byte) ([]*sdunit.UnitOption, error) {
-			return sdunit.DeserializeOptions(bytes.NewReader(content))
+		m.parse = func(_, source string, content []byte) ([]*sdunit.UnitOption, error) {
+			opts, err := sdunit.DeserializeOptions(bytes.NewReader(content))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", source, err)
+			}
+			return opts, nil
 		}
 	}
-	for _, dir := range []string{opts.UnitDir, m.unitsDir()} {
+	m.startTime, m.bootTime = m.clock.Now(), opts.BootTime
+	if m.bootTime.IsZero() {
+		m.bootTime = machineBootTime(m.clock)
+	}
+	m.perturb = machinePerturbation()
+	for _, dir := range []string{opts.UnitDir, m.unitsDir(), m.timersDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("builtin: %w", err)
 		}
 	}
-	entries, err := os.ReadDir(opts.UnitDir)
-	if err != nil {
+	var err error
+	if m.files, m.dropins, err = m.readUnitDir(); err != nil {
 		return nil, fmt.Errorf("builtin: %w", err)
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() || checkName(e.Name()) != nil {
-			continue
-		}
-		content, err := os.ReadFile(filepath.Join(opts.UnitDir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("builtin: %w", err)
-		}
-		m.files[e.Name()] = content
 	}
 	records, err := readRecords(m.unitsDir())
 	if err != nil {
 		return nil, fmt.Errorf("builtin: %w", err)
 	}
-	for name, content := range m.files {
-		if !isTemplate(name) {
-			m.units[name] = m.newUnit(name, m.define(name, content))
+	timerRecords, err := m.readTimerRecords()
+	if err != nil {
+		return nil, fmt.Errorf("builtin: %w", err)
+	}
+	if m.shared, err = newShared(); err != nil {
+		return nil, fmt.Errorf("builtin: %w", err)
+	}
+	for name := range m.files {
+		if isTemplate(name) {
+			continue
+		}
+		src, _ := m.sourceOf(name)
+		if isTimer(name) {
+			m.timers[name] = m.newTimer(name, m.defineTimerSource(name, src))
+		} else {
+			m.units[name] = m.newUnit(name, m.defineSource(name, src))
 		}
 	}
 	for name, rec := range records {
-		if checkName(name) != nil || isTemplate(name) {
+		if checkName(name) != nil || isTemplate(name) || isTimer(name) {
 			continue
 		}
 		u := m.units[name]
 		if u == nil {
 			// A unit unloaded, or an instance: its file is its
 			// template's, or only the record's now.
-			content, ok := m.fileOf(name)
-			if !ok {
-				content = rec.Unit
+			def := m.define(name, rec.Unit)
+			if src, ok := m.sourceOf(name); ok {
+				def = m.defineSource(name, src)
 			}
-			u = m.newUnit(name, m.define(name, content))
+			u = m.newUnit(name, def)
 			m.units[name] = u
 		}
 		u.adopt(rec)
+	}
+	for name, rec := range timerRecords {
+		if isTemplate(name) {
+			continue
+		}
+		t := m.timers[name]
+		if t == nil {
+			def := m.defineTimer(name, rec.Unit)
+			if src, ok := m.sourceOf(name); ok {
+				def = m.defineTimerSource(name, src)
+			}
+			t = m.newTimer(name, def)
+			m.timers[name] = t
+		}
+		t.adopt(rec)
 	}
 	for _, u := range m.units {
 		if u.snapshot().Name == "" {
@@ -181,8 +230,22 @@ func New(opts Options) (*Manager, error) {
 		}
 		go u.loop()
 	}
+	for _, t := range m.timers {
+		if t.snapshot().Name == "" {
+			t.publish()
+		}
+		go t.loop()
+	}
 	// Enabled units, instances included, that do not run yet.
 	for _, name := range m.enabledNames() {
+		if isTimer(name) {
+			if t, err := m.timerFor(name); err != nil {
+				m.logger.Append(name, fmt.Sprintf("Cannot start enabled unit: %v", err))
+			} else if timerActiveState(t.snapshot().Sub) != service.Active {
+				go t.ask(context.Background(), "start", nil)
+			}
+			continue
+		}
 		u, err := m.unitFor(name)
 		if err != nil {
 			m.logger.Append(name, fmt.Sprintf("Cannot start enabled unit: %v", err))
@@ -203,14 +266,14 @@ func (m *Manager) cgroupPath(name string) string { return unitCgroupPath(m.opts.
 func (m *Manager) define(name string, content []byte) *definition {
 	def := &definition{content: content, load: service.Loaded}
 	if !strings.HasSuffix(name, ".service") {
-		def.load, def.err = service.LoadError, errors.New("the builtin manager runs .service units only")
+		def.load, def.err = service.LoadError, errors.New("the builtin manager runs .service and .timer units only")
 		return def
 	}
 	if len(bytes.TrimSpace(content)) == 0 {
 		def.load, def.err = service.Masked, errors.New("unit is masked")
 		return def
 	}
-	opts, err := m.parse(name, content)
+	opts, err := m.parse(name, name, content)
 	if err != nil {
 		def.load, def.err = service.LoadError, err
 		return def
@@ -270,7 +333,13 @@ func (m *Manager) Load(ctx context.Context, name string, content []byte) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	def := m.define(name, content)
+	if isTimer(name) {
+		return m.loadTimer(ctx, name, content)
+	}
+	m.mu.Lock()
+	src := m.sourceWith(name, content)
+	m.mu.Unlock()
+	def := m.defineSource(name, src)
 	if def.spec == nil && def.load != service.Masked {
 		return fmt.Errorf("load %s: %w", name, def.err)
 	}
@@ -293,7 +362,7 @@ func (m *Manager) Load(ctx context.Context, name string, content []byte) error {
 		for iname, u := range m.units {
 			if t, _ := templateOf(iname); t == name {
 				if _, own := m.files[iname]; !own {
-					updates = append(updates, update{u, m.define(iname, content)})
+					updates = append(updates, update{u, m.defineSource(iname, m.sourceWith(iname, content))})
 				}
 			}
 		}
@@ -319,6 +388,9 @@ func (m *Manager) Load(ctx context.Context, name string, content []byte) error {
 func (m *Manager) Unload(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
+	}
+	if isTimer(name) {
+		return m.unloadTimer(ctx, name)
 	}
 	m.mu.Lock()
 	if _, ok := m.files[name]; !ok && m.units[name] == nil {
@@ -375,11 +447,11 @@ func (m *Manager) unitFor(name string) (*unit, error) {
 	if u := m.units[name]; u != nil {
 		return u, nil
 	}
-	content, ok := m.fileOf(name)
+	src, ok := m.sourceOf(name)
 	if !ok {
 		return nil, fmt.Errorf("unit %s: %w", name, service.ErrNotFound)
 	}
-	u := m.newUnit(name, m.define(name, content))
+	u := m.newUnit(name, m.defineSource(name, src))
 	m.units[name] = u
 	u.publish()
 	go u.loop()
@@ -400,6 +472,9 @@ func (m *Manager) act(ctx context.Context, name, kind string) error {
 // failed, or ctx ends. A unit whose Condition*= do not hold is left
 // inactive without an error.
 func (m *Manager) Start(ctx context.Context, name string) error {
+	if isTimer(name) {
+		return m.actTimer(ctx, name, "start")
+	}
 	return m.startTransaction(ctx, name)
 }
 
@@ -407,6 +482,9 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 // (Requires=, BindsTo=, PartOf=), and returns once it is inactive or
 // failed, or ctx ends.
 func (m *Manager) Stop(ctx context.Context, name string) error {
+	if isTimer(name) {
+		return m.actTimer(ctx, name, "stop")
+	}
 	_, err := m.stopTransaction(ctx, name)
 	return err
 }
@@ -414,11 +492,22 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 // Restart stops a unit if it runs, then starts it with its file as
 // loaded last; the units depending on it restart with it.
 func (m *Manager) Restart(ctx context.Context, name string) error {
+	if isTimer(name) {
+		if err := m.actTimer(ctx, name, "stop"); err != nil {
+			return err
+		}
+		return m.actTimer(ctx, name, "start")
+	}
 	return m.restartTransaction(ctx, name)
 }
 
 // Reload runs the unit's ExecReload=.
-func (m *Manager) Reload(ctx context.Context, name string) error { return m.act(ctx, name, "reload") }
+func (m *Manager) Reload(ctx context.Context, name string) error {
+	if isTimer(name) {
+		return fmt.Errorf("unit %s: a timer cannot be reloaded", name)
+	}
+	return m.act(ctx, name, "reload")
+}
 
 // State reports one unit; a name never loaded reads not-found.
 func (m *Manager) State(_ context.Context, name string) (service.UnitState, error) {
@@ -427,12 +516,15 @@ func (m *Manager) State(_ context.Context, name string) (service.UnitState, erro
 	}
 	m.mu.Lock()
 	u := m.units[name]
+	t := m.timers[name]
 	_, known := m.fileOf(name)
 	m.mu.Unlock()
 	var st service.UnitState
 	switch {
 	case u != nil:
 		st = u.snapshot()
+	case t != nil:
+		st = t.snapshot()
 	case known && !isTemplate(name):
 		st = service.UnitState{Name: name, Load: service.Loaded, Active: service.Inactive, Sub: subDead}
 	default:
@@ -449,34 +541,44 @@ func (m *Manager) List(_ context.Context) ([]service.UnitState, error) {
 	for _, u := range m.units {
 		units = append(units, u)
 	}
+	timers := make([]*timerUnit, 0, len(m.timers))
+	for _, t := range m.timers {
+		timers = append(timers, t)
+	}
 	m.mu.Unlock()
 	// The links are read once for all units, not once per unit.
 	enabled := map[string]bool{}
 	for _, name := range m.enabledNames() {
 		enabled[name] = true
 	}
-	out := make([]service.UnitState, 0, len(units))
+	out := make([]service.UnitState, 0, len(units)+len(timers))
 	for _, u := range units {
 		st := u.snapshot()
 		st.Enabled = m.fileState(u.name, enabled[u.name])
+		out = append(out, st)
+	}
+	for _, t := range timers {
+		st := t.snapshot()
+		st.Enabled = m.fileState(t.name, enabled[t.name])
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b service.UnitState) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
-// Cat returns the unit's file as loaded (an instance's is its template's).
+// Cat returns the unit's file as loaded (an instance's is its
+// template's), its drop-ins after it as systemctl cat shows them.
 func (m *Manager) Cat(_ context.Context, name string) ([]byte, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	content, ok := m.fileOf(name)
+	src, ok := m.sourceOf(name)
 	if !ok {
 		return nil, fmt.Errorf("unit %s: %w", name, service.ErrNotFound)
 	}
-	return bytes.Clone(content), nil
+	return bytes.Clone(src.text()), nil
 }
 
 // Close stops supervising and leaves every unit running: their records,
@@ -490,13 +592,25 @@ func (m *Manager) Close() error {
 		for _, u := range m.units {
 			units = append(units, u)
 		}
+		timers := make([]*timerUnit, 0, len(m.timers))
+		for _, t := range m.timers {
+			timers = append(timers, t)
+		}
 		m.mu.Unlock()
+		// Timers first, so that none starts a unit that is closing.
+		for _, t := range timers {
+			close(t.quit)
+		}
+		for _, t := range timers {
+			<-t.done
+		}
 		for _, u := range units {
 			close(u.quit)
 		}
 		for _, u := range units {
 			<-u.done
 		}
+		m.shared.close()
 		m.subsMu.Lock()
 		for s := range m.subs {
 			s.cancel()
@@ -517,17 +631,27 @@ func (m *Manager) Enable(_ context.Context, name string) error {
 		return fmt.Errorf("unit %s: %w", name, service.ErrTemplate)
 	}
 	m.mu.Lock()
-	content, ok := m.fileOf(name)
+	src, ok := m.sourceOf(name)
 	m.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("unit %s: %w", name, service.ErrNotFound)
 	}
-	def := m.define(name, content)
-	if def.spec == nil {
-		return fmt.Errorf("enable %s: %w", name, def.err)
+	var wantedBy, requiredBy []string
+	if isTimer(name) {
+		def := m.defineTimerSource(name, src)
+		if def.spec == nil {
+			return fmt.Errorf("enable %s: %w", name, def.err)
+		}
+		wantedBy, requiredBy = def.spec.WantedBy, def.spec.RequiredBy
+	} else {
+		def := m.defineSource(name, src)
+		if def.spec == nil {
+			return fmt.Errorf("enable %s: %w", name, def.err)
+		}
+		wantedBy, requiredBy = def.spec.WantedBy, def.spec.RequiredBy
 	}
-	links := map[string][]string{".wants": def.spec.WantedBy, ".requires": def.spec.RequiredBy}
-	if len(def.spec.WantedBy)+len(def.spec.RequiredBy) == 0 {
+	links := map[string][]string{".wants": wantedBy, ".requires": requiredBy}
+	if len(wantedBy)+len(requiredBy) == 0 {
 		return fmt.Errorf("enable %s: the unit has no [Install] WantedBy= or RequiredBy=", name)
 	}
 	for suffix, targets := range links {
@@ -655,6 +779,15 @@ func (m *Manager) Subscribe(ctx context.Context) (<-chan service.UnitState, erro
 }
 
 func (m *Manager) broadcast(st service.UnitState) {
+	m.noteTimers(st)
+	if st.Load == service.NotFound && (st.Active == service.Inactive || st.Active == service.Failed) {
+		// A unit whose file DaemonReload found gone, stopped now.
+		if isTimer(st.Name) {
+			go m.dropOrphanTimerNamed(st.Name)
+		} else {
+			go m.dropOrphan(st.Name)
+		}
+	}
 	m.subsMu.Lock()
 	defer m.subsMu.Unlock()
 	for s := range m.subs {

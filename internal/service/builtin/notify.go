@@ -24,10 +24,11 @@ type notifyMsg struct {
 // notifySocket is a unit's notification socket: a datagram socket in
 // the run directory, one per unit, so that a message's unit is known from
 // the socket it came in on; the sender's PID is checked against the unit
-// all the same (NotifyAccess=).
+// all the same (NotifyAccess=). The manager's poller waits on it.
 type notifySocket struct {
-	path string
-	conn *net.UnixConn
+	path  string
+	conn  *net.UnixConn
+	watch *watch
 }
 
 // notifySocketPath is where unit's socket is in dir, or, when that path
@@ -68,15 +69,48 @@ func listenNotify(path string) (*notifySocket, error) {
 	return &notifySocket{path: path, conn: conn}, nil
 }
 
-// serve reads messages until the socket is closed, handing each to
-// handle. File descriptors sent along (sd_notify_barrier's) are closed at
-// once, which is what a barrier waits for.
-func (s *notifySocket) serve(handle func(notifyMsg)) {
-	buf := make([]byte, 64<<10)
+// serve hands each message that comes to handle, on the poller's
+// goroutine, with a function to call once the message is queued: it
+// closes the descriptors sent along (sd_notify_barrier's), which is what
+// a barrier waits for, so that a sender that waits for one knows its
+// earlier messages are queued before anything it does next, its exit
+// included.
+func (s *notifySocket) serve(p *poller, handle func(msg notifyMsg, queued func())) error {
+	w, err := p.newWatch(s.conn, s.path, func() { s.readAll(p.scratch(), handle) })
+	if err != nil {
+		return err
+	}
+	s.watch = w
+	return w.start()
+}
+
+// readAll reads the messages waiting, then waits for more.
+func (s *notifySocket) readAll(buf []byte, handle func(notifyMsg, func())) {
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*253))
 	for {
-		n, oobn, _, _, err := s.conn.ReadMsgUnix(buf, oob)
-		if err != nil {
+		var (
+			n, oobn int
+			rerr    error
+		)
+		err := rc.Control(func(fd uintptr) {
+			for {
+				n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+				if rerr != unix.EINTR {
+					return
+				}
+			}
+		})
+		switch {
+		case err != nil: // closed
+			return
+		case rerr == unix.EAGAIN:
+			s.watch.rearm()
+			return
+		case rerr != nil:
 			return
 		}
 		msg := notifyMsg{fields: map[string]string{}}
@@ -96,23 +130,29 @@ func (s *notifySocket) serve(handle func(notifyMsg)) {
 				msg.fields[k] = v
 			}
 		}
-		if msg.pid > 0 && len(msg.fields) > 0 {
-			handle(msg)
+		closeFDs := func() {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
 		}
-		// Closed after handle has queued the message: a sender that waits
-		// for a barrier knows its earlier messages are queued before
-		// anything it does next, its exit included.
-		for _, fd := range fds {
-			unix.Close(fd)
+		if msg.pid > 0 && len(msg.fields) > 0 {
+			handle(msg, closeFDs)
+		} else {
+			closeFDs()
 		}
 	}
 }
 
 // close stops serving; the socket file stays for the next daemon.
-func (s *notifySocket) close() { s.conn.Close() }
+func (s *notifySocket) close() {
+	if s.watch != nil {
+		s.watch.stop()
+	}
+	s.conn.Close()
+}
 
 // remove stops serving and deletes the socket file.
 func (s *notifySocket) remove() {
-	s.conn.Close()
+	s.close()
 	os.Remove(s.path)
 }

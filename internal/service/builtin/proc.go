@@ -19,8 +19,11 @@ import (
 // cannot be mistaken for it.
 type process struct {
 	pid int
-	// pidfd is pollable: it reads ready when the process has ended.
+	// pidfd reads ready when the process has ended.
 	pidfd *os.File
+	// watch is the manager's poller waiting on pidfd, nil when none
+	// does.
+	watch *watch
 	// startTime is the process's start in clock ticks after boot
 	// (/proc/PID/stat), recorded so that a later daemon can tell the
 	// process from another that got its PID.
@@ -51,25 +54,26 @@ type procAttr struct {
 // The process gets its own session and no parent-death signal: it must
 // outlive the daemon.
 func startInCgroup(cg *unitCgroup, a procAttr) (*process, error) {
-	var v2 *os.File
-	if cg.v2Dir != "" {
+	v2 := -1
+	if dir := cg.v2Dir(); dir != "" {
 		var err error
-		if v2, err = os.Open(cg.v2Dir); err != nil {
+		if v2, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 			return nil, fmt.Errorf("cgroup %s: %w", cg.path, err)
 		}
-		defer v2.Close()
+		defer unix.Close(v2)
 	}
-	devNull, err := os.Open(os.DevNull)
+	nullFD, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: os.DevNull, Err: err}
 	}
+	devNull := os.NewFile(uintptr(nullFD), os.DevNull)
 	defer devNull.Close()
 	return onCgroupThread(cg, func() (*process, error) {
 		pidfd := -1
 		sys := &syscall.SysProcAttr{Setsid: true, Credential: a.cred, PidFD: &pidfd}
-		if v2 != nil {
+		if v2 >= 0 {
 			sys.UseCgroupFD = true
-			sys.CgroupFD = int(v2.Fd())
+			sys.CgroupFD = v2
 		}
 		p, err := os.StartProcess(a.path, a.argv, &os.ProcAttr{
 			Dir:   a.dir,
@@ -112,7 +116,6 @@ func onCgroupThread(cg *unitCgroup, f func() (*process, error)) (*process, error
 	if len(join) == 0 { // no v1 hierarchy: nothing to join
 		return f()
 	}
-	home, homeErr := cg.homeTasksFiles()
 	type result struct {
 		p     *process
 		err   error
@@ -131,23 +134,21 @@ func onCgroupThread(cg *unitCgroup, f func() (*process, error)) (*process, error
 			return
 		}
 		var r result
-		joined := false
+		home, homeErr := cg.homeTasksFiles()
+		id := []byte(strconv.Itoa(tid))
+		joined := 0
 		for _, file := range join {
-			if err := os.WriteFile(file, []byte(strconv.Itoa(tid)), 0); err != nil {
+			if err := writeKernelFile(file, id); err != nil {
 				r.err = fmt.Errorf("join cgroup %s: %w", cg.path, err)
 				break
 			}
-			joined = true
+			joined++
 		}
 		if r.err == nil {
 			r.p, r.err = f()
 		}
-		if joined {
-			back := homeErr == nil
-			for i := len(join) - 1; back && i >= 0; i-- {
-				back = os.WriteFile(home[join[i]], []byte(strconv.Itoa(tid)), 0) == nil
-			}
-			if !back {
+		for i := joined - 1; i >= 0; i-- {
+			if homeErr != nil || writeKernelFile(home[i], id) != nil {
 				r.stuck = tid
 				out <- r
 				return // locked: the thread ends
@@ -177,17 +178,16 @@ func waitThreadGone(tid int) {
 	}
 }
 
-// newProcess wraps the pidfd of process pid (-1: open one).
+// newProcess wraps the pidfd of process pid (-1: open one). The pidfd
+// is left blocking, so that the runtime does not wait on it as well as
+// the manager's poller: it is never read, only polled and signalled.
 func newProcess(pid, pidfd int) (*process, error) {
 	if pidfd < 0 {
-		fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
 			return nil, fmt.Errorf("pidfd of process %d: %w", pid, err)
 		}
 		pidfd = fd
-	} else if err := unix.SetNonblock(pidfd, true); err != nil {
-		unix.Close(pidfd)
-		return nil, fmt.Errorf("pidfd of process %d: %w", pid, err)
 	}
 	p := &process{pid: pid, pidfd: os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid))}
 	p.startTime, _ = procStartTime(pid)
@@ -215,38 +215,28 @@ func adoptProcess(pid int, startTime uint64) *process {
 	return p
 }
 
-// wait waits until the process ends and returns how: from its wait
-// status when it is the daemon's child (which this reaps), else an Exit
-// with no Code, the status being lost. It fails when close is called.
-func (p *process) wait() (Exit, error) {
-	rc, err := p.pidfd.SyscallConn()
-	if err != nil {
-		return Exit{}, err
-	}
-	err = rc.Read(func(fd uintptr) bool {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 0)
-		return err == nil && n > 0
-	})
-	if err != nil {
-		return Exit{}, err
-	}
-	// The pidfd reads ready once the process is a zombie; if it is the
-	// daemon's child, only this can reap it, so its PID is still its own.
-	var ws unix.WaitStatus
+// reap returns how the process ended, once its pidfd reads ready: from
+// its wait status when it is the daemon's child (which this reaps; only
+// this can, so its PID is still its own), else an Exit with no Code, the
+// status being lost. Without block it does not wait: ok is false when the
+// child cannot be waited for yet.
+func (p *process) reap(block bool) (exit Exit, ok bool) {
 	options := unix.WNOHANG
+	if block {
+		options = 0
+	}
+	var ws unix.WaitStatus
 	for {
 		wpid, err := unix.Wait4(p.pid, &ws, options, nil)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case err != nil: // ECHILD: not the daemon's child
-			return Exit{}, nil
-		case wpid == 0: // not yet waitable, though ended: wait for it
-			options = 0
-			continue
+			return Exit{}, true
+		case wpid == 0:
+			return Exit{}, false
 		}
-		return exitFromWaitStatus(ws), nil
+		return exitFromWaitStatus(ws), true
 	}
 }
 
@@ -269,12 +259,19 @@ func (p *process) signal(sig syscall.Signal) error {
 	return serr
 }
 
-func (p *process) close() { p.pidfd.Close() }
+// close lets go of the process: it is no longer watched.
+func (p *process) close() {
+	if p.watch != nil {
+		p.watch.stop()
+		p.watch = nil
+	}
+	p.pidfd.Close()
+}
 
 // procStartTime is field 22 of /proc/PID/stat: when the process started,
 // in clock ticks after boot.
 func procStartTime(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	data, err := readKernelFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
 	}

@@ -2,18 +2,52 @@ package builtin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // record is what the manager keeps of a unit in the run directory
-// (RUNDIR/units/NAME.json), rewritten whole at each change of the unit's
-// state, for the next daemon to take the unit over: the unit file the
-// run started from, its state, its cgroup and its main process, named by
-// PID and start time so that a reused PID is not taken for it.
+// (RUNDIR/units/NAME.json), for the next daemon to take the unit over:
+// the unit file the run started from, its state, its cgroup and its main
+// process, named by PID and start time so that a reused PID is not taken
+// for it.
+//
+// It is rewritten when its content changes: when the unit's sub-state,
+// result, main process or status text changes, or a run starts from
+// another unit file. A publication that leaves it as it was (a unit file
+// loaded for the next run, an enabling) writes nothing. The usual start
+// writes it twice and the usual stop twice, and the next daemon needs
+// each: when the run begins (a daemon killed while the unit starts
+// leaves a record saying so, and the next one cleans the cgroup and
+// starts the unit again), when it runs (its main process), when it
+// begins to stop (the next daemon finishes the stop rather than taking
+// the unit for a running one, or restarting it), and when it is at rest
+// (dead or failed, and how). The steps of a stop that find nothing to
+// wait for (the main process went at the first signal) are not states
+// the unit rests in, and write nothing.
+//
+// A write is atomic for a reader: the record is written in place into a
+// spare file beside it (NAME.json.tmp, which holds the record before
+// last), and the two trade names in one rename (RENAME_EXCHANGE), so that
+// a daemon killed at any point leaves the old record or the new, whole.
+// That costs an open of an existing file, a write and a rename, not the
+// creation of a file and the removal of another, which on the ext4 at
+// hand cost forty times as much (a new record is made with its spare).
+//
+// Records are not synced: the rename is atomic without fsync, which is
+// all the successor of a killed daemon needs. fsync would guard only
+// against losing the machine, and that empties the run directory (/run,
+// a tmpfs) and ends the processes the records name anyway. Where RunDir
+// is on a disk, a record that comes back older after a crash names
+// processes that are gone, and is not taken for new ones: their start
+// times differ.
 type record struct {
 	Name      string    `json:"name"`
 	Unit      []byte    `json:"unit"`
@@ -30,7 +64,7 @@ type record struct {
 
 func (u *unit) recordPath() string { return filepath.Join(u.m.unitsDir(), u.name+".json") }
 
-// saveRecord writes the unit's record atomically.
+// saveRecord writes the unit's record, unless it is the one written last.
 func (u *unit) saveRecord() {
 	rec := record{
 		Name:     u.name,
@@ -51,21 +85,92 @@ func (u *unit) saveRecord() {
 		rec.Cgroup = u.cg.path
 	}
 	data, err := json.Marshal(rec)
-	if err == nil {
-		err = replaceFile(u.recordPath(), data)
-	}
 	if err != nil {
 		u.logf("Failed to save the unit's state: %v", err)
+		return
 	}
+	h := fnv.New64a()
+	h.Write(data)
+	sum := h.Sum64()
+	if sum == u.recorded {
+		return
+	}
+	if err := exchangeFile(u.recordPath(), data); err != nil {
+		u.logf("Failed to save the unit's state: %v", err)
+		return
+	}
+	u.recorded = sum
 }
 
-func (u *unit) removeRecord() { os.Remove(u.recordPath()) }
+func (u *unit) removeRecord() {
+	os.Remove(u.recordPath())
+	os.Remove(u.recordPath() + ".tmp")
+	u.recorded = 0
+}
+
+// exchangeFile makes data path's content, atomically for a reader: data
+// is written into the spare file path.tmp, which then trades names with
+// path (see record). A new record is the spare renamed, and gets a spare
+// of its own at once, so that the writes that follow make no file. On a
+// filesystem that cannot exchange names, every write is the spare
+// renamed over path.
+func exchangeFile(path string, data []byte) error {
+	spare := path + ".tmp"
+	if err := writeSpare(spare, data); err != nil {
+		return err
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, spare, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
+	if err == nil {
+		return nil
+	}
+	if err := os.Rename(spare, path); err != nil {
+		return err
+	}
+	if errors.Is(err, unix.ENOENT) {
+		writeSpare(spare, data)
+	}
+	return nil
+}
+
+// writeSpare writes data into the file at spare, made if need be, in
+// place.
+func writeSpare(spare string, data []byte) error {
+	fd, err := unix.Open(spare, unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: spare, Err: err}
+	}
+	err = writeAllAt(fd, data)
+	var st unix.Stat_t
+	if err == nil && unix.Fstat(fd, &st) == nil && st.Size > int64(len(data)) {
+		err = unix.Ftruncate(fd, int64(len(data)))
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &os.PathError{Op: "write", Path: spare, Err: err}
+	}
+	return nil
+}
+
+// writeAllAt writes data at the start of fd.
+func writeAllAt(fd int, data []byte) error {
+	for off := 0; off < len(data); {
+		n, err := unix.Pwrite(fd, data[off:], int64(off))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
 
 // replaceFile replaces path with data by a rename, so that a daemon
-// killed meanwhile leaves the old record or the new. Records are not
-// synced to disk: they live in the run directory (a tmpfs) and matter
-// only as long as the processes they name, which a crash of the machine
-// ends too.
+// killed meanwhile leaves the old file or the new; not synced, as
+// records are not (see record).
 func replaceFile(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
@@ -133,7 +238,7 @@ func (u *unit) adopt(rec *record) {
 	if cgPath == "" {
 		cgPath = u.m.cgroupPath(u.name)
 	}
-	cg, err := openUnitCgroup(cgPath)
+	cg, err := u.m.shared.cgroup(cgPath)
 	if err != nil {
 		u.logf("Cannot take the unit over: %v", err)
 		u.sub, u.result = subFailed, ResultResources
@@ -191,7 +296,7 @@ func (u *unit) adopt(rec *record) {
 // FIFOs, the notification socket, and the environment its control
 // processes get.
 func (u *unit) reattach(spec *Spec) error {
-	out, err := openOutput(u.m.unitsDir(), u.name, u.m.logger)
+	out, err := openOutput(u.m.unitsDir(), u.name, u.m.logger, u.m.shared.poller)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,13 @@
 package builtin
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +93,15 @@ type unit struct {
 
 	limitBegin time.Time
 	limitCount int
+
+	// cgEmpty says the cgroup was found empty with no main or control
+	// process, and no process was started since: only the unit's own
+	// processes fork into it, so the steps after need not look again.
+	cgEmpty bool
+	// sent are the processes the signalling state sent its signal to.
+	sent []int
+	// recorded is a hash of the record written last (record.go).
+	recorded uint64
 }
 
 func newUnit(m *Manager, name string, def *definition) *unit {
@@ -320,7 +331,8 @@ func (u *unit) beginStart() {
 	}
 	if !u.startAllowed(spec) {
 		u.logf("Start request repeated too quickly.")
-		u.result = ResultStartLimitHit
+		// As systemd: a failure that led here stays the result.
+		u.mergeResult(ResultStartLimitHit)
 		u.logf("Failed with result '%s'.", u.result)
 		u.logf("Failed to start %s.", u.description())
 		u.setSub(subFailed)
@@ -362,24 +374,32 @@ func (u *unit) startAllowed(spec *Spec) bool {
 // notification socket, the environment and the credentials.
 func (u *unit) prepare(spec *Spec) error {
 	if u.cg == nil || u.cg.path != u.m.cgroupPath(u.name) {
-		cg, err := openUnitCgroup(u.m.cgroupPath(u.name))
+		cg, err := u.m.shared.cgroup(u.m.cgroupPath(u.name))
 		if err != nil {
 			return err
 		}
 		u.cg = cg
 	}
-	if err := u.cg.create(); err != nil {
+	// The output FIFOs, made at the unit's first start, are made while
+	// the cgroup is: on a disk's filesystem, making a file mostly waits
+	// for its journal.
+	made := make(chan error, 1)
+	if u.out == nil {
+		go func() {
+			out, err := openOutput(u.m.unitsDir(), u.name, u.m.logger, u.m.shared.poller)
+			u.out = out
+			made <- err
+		}()
+	} else {
+		made <- nil
+	}
+	cgErr := u.cg.create()
+	if err := cmp.Or(cgErr, <-made); err != nil {
 		return err
 	}
-	if pids, _ := u.cg.pids(); len(pids) > 0 {
+	if !u.cg.empty() {
+		pids, _ := u.cg.pids()
 		u.logf("Found left-over processes %v in control group while starting unit. Ignoring.", pids)
-	}
-	if u.out == nil {
-		out, err := openOutput(u.m.unitsDir(), u.name, u.m.logger)
-		if err != nil {
-			return err
-		}
-		u.out = out
 	}
 	if spec.Type == Notify || spec.NotifyAccess != NotifyNone {
 		if u.notify == nil {
@@ -411,7 +431,15 @@ func (u *unit) environment(spec *Spec) ([]string, error) {
 	}
 	u.ident, u.identErr = lookupIdentity(spec.User, spec.Group)
 	if spec.User != "" && u.identErr == nil {
-		env = append(env, "USER="+u.ident.user, "LOGNAME="+u.ident.user, "HOME="+u.ident.home, "SHELL="+u.ident.shell)
+		env = append(env, "USER="+u.ident.user, "LOGNAME="+u.ident.user)
+		// As systemd: a home of / or /nonexistent and a nologin shell
+		// are placeholders, and set nothing.
+		if h := u.ident.home; h != "" && h != "/" && h != "/nonexistent" {
+			env = append(env, "HOME="+h)
+		}
+		if sh := u.ident.shell; sh != "" && !strings.HasSuffix(sh, "/nologin") {
+			env = append(env, "SHELL="+sh)
+		}
 	}
 	env = mergeEnv(env, spec.Environment...)
 	files, err := readEnvFiles(spec.EnvironmentFiles, func(msg string) { u.logf("%s", msg) })
@@ -429,13 +457,12 @@ func newInvocationID() string {
 
 func (u *unit) serveNotify(sock *notifySocket) {
 	u.notify = sock
-	quit := u.quit
-	go sock.serve(func(msg notifyMsg) {
-		select {
-		case u.events <- notifyEvent{msg}:
-		case <-quit:
-		}
+	err := sock.serve(u.m.shared.poller, func(msg notifyMsg, queued func()) {
+		u.post(notifyEvent{msg}, queued)
 	})
+	if err != nil {
+		u.logf("Cannot read the notification socket: %v", err)
+	}
 }
 
 // spawn starts cmd in the unit's cgroup and watches it. A command that
@@ -486,6 +513,7 @@ func (u *unit) spawn(cmd Command, extraEnv ...string) (*process, *Exit) {
 	}
 	defer stdout.Close()
 	defer stderr.Close()
+	u.cgEmpty = false
 	p, err := startInCgroup(u.cg, procAttr{path: path, argv: argv, env: env, dir: dir, cred: cred, stdout: stdout, stderr: stderr})
 	if err != nil {
 		return fail(exitExec, "%v", err)
@@ -494,19 +522,57 @@ func (u *unit) spawn(cmd Command, extraEnv ...string) (*process, *Exit) {
 	return p, nil
 }
 
-// watch sends the process's end to the loop.
+// watch sends the process's end to the loop, from the manager's poller.
+// A process that cannot be watched is killed: it must not run unwatched.
 func (u *unit) watch(p *process) {
-	quit := u.quit
-	go func() {
-		exit, err := p.wait()
-		if err != nil {
-			return // closed: the manager let go of it
+	w, err := u.m.shared.poller.newWatch(p.pidfd, p.pidfd.Name(), func() {
+		if exit, ok := p.reap(false); ok {
+			u.post(exitEvent{p: p, exit: exit}, nil)
+			return
 		}
-		select {
-		case u.events <- exitEvent{p: p, exit: exit}:
-		case <-quit:
+		// Ended but not waitable yet: wait off the poller's goroutine.
+		go func() {
+			exit, _ := p.reap(true)
+			u.post(exitEvent{p: p, exit: exit}, nil)
+		}()
+	})
+	if err == nil {
+		err = w.start()
+	}
+	if err != nil {
+		u.logf("Cannot watch process %d, killing it: %v", p.pid, err)
+		p.signal(syscall.SIGKILL)
+		go func() {
+			exit, _ := p.reap(true)
+			u.post(exitEvent{p: p, exit: exit}, nil)
+		}()
+		return
+	}
+	p.watch = w
+}
+
+// post hands an event to the loop without waiting for it: from the
+// poller, which must not block. The loop takes events in order while its
+// queue has room; past that they wait on goroutines of their own. queued,
+// if not nil, is called once the event is queued.
+func (u *unit) post(e any, queued func()) {
+	select {
+	case u.events <- e:
+		if queued != nil {
+			queued()
 		}
-	}()
+	default:
+		quit := u.quit
+		go func() {
+			select {
+			case u.events <- e:
+			case <-quit:
+			}
+			if queued != nil {
+				queued()
+			}
+		}()
+	}
 }
 
 // controlEnv is what control processes get besides the unit's
@@ -656,15 +722,22 @@ func (u *unit) enterStop(f Result) {
 // enterSignal sends KillSignal= (the *-sigterm states) or SIGKILL (the
 // *-sigkill states) to what KillMode= names, and waits for it to end,
 // TimeoutStopSec= at most.
+//
+// The main and control processes get the signal first, through their
+// pidfds. When the whole cgroup is to get it, one listing then says what
+// else is there; only when it holds other processes is it frozen,
+// listed again and signalled (unitCgroup.signal), so that the usual stop
+// of a unit whose only process is its main one costs one listing, not a
+// freezer round trip. A process the main one forks after the listing is
+// signalled once the main one has ended (check); an empty cgroup is not
+// looked at again by the later steps (cgEmpty).
 func (u *unit) enterSignal(state string, f Result) {
 	u.mergeResult(f)
 	spec := u.spec()
-	sigkill := state == subStopSigkill || state == subFinalSigkill
-	sig := spec.KillSignal
-	if sigkill {
-		sig = syscall.SIGKILL
-	}
+	sig := u.stateSignal(state)
+	sigkill := sig == syscall.SIGKILL
 	wait := false
+	u.sent = u.sent[:0]
 	if spec.KillMode != KillNone {
 		for _, p := range []*process{u.main, u.control} {
 			if p == nil {
@@ -676,22 +749,19 @@ func (u *unit) enterSignal(state string, f Result) {
 			if !sigkill {
 				p.signal(syscall.SIGCONT)
 			}
+			u.sent = append(u.sent, p.pid)
 		}
 	}
-	// An empty cgroup is neither frozen nor listed again: after the main
-	// process went at the first signal, the later steps cost a read.
-	if u.killsCgroup(state) && !u.cg.empty() {
-		var err error
-		if sigkill {
-			err = u.cg.kill()
-		} else {
-			_, err = u.cg.signal(sig)
-		}
-		if err != nil {
-			u.logf("Failed to kill control group %s: %v", u.cg.path, err)
-		}
-		if !u.cg.empty() {
+	if u.killsCgroup(state) && !u.cgEmpty {
+		pids, err := u.cg.pids()
+		switch {
+		case err != nil || u.unsignalled(pids):
+			u.signalCgroup(sig)
 			wait = true
+		case len(pids) > 0:
+			wait = true
+		default: // the main and control processes, if any, have ended
+			u.cgEmpty = true
 		}
 	}
 	if !wait {
@@ -702,6 +772,30 @@ func (u *unit) enterSignal(state string, f Result) {
 	u.arm(spec.TimeoutStop)
 	u.startPoll(20 * time.Millisecond)
 	u.check()
+}
+
+// signalCgroup sends sig to the processes of the cgroup it was not sent
+// to yet in this state, the cgroup frozen meanwhile.
+func (u *unit) signalCgroup(sig syscall.Signal) {
+	pids, err := u.cg.signal(sig, u.sent...)
+	if err != nil {
+		u.logf("Failed to kill control group %s: %v", u.cg.path, err)
+	}
+	u.sent = append(u.sent, pids...)
+}
+
+// unsignalled reports whether pids hold a process the signalling state
+// has not signalled.
+func (u *unit) unsignalled(pids []int) bool {
+	return slices.ContainsFunc(pids, func(pid int) bool { return !slices.Contains(u.sent, pid) })
+}
+
+// stateSignal is what a signalling state sends.
+func (u *unit) stateSignal(state string) syscall.Signal {
+	if state == subStopSigkill || state == subFinalSigkill {
+		return syscall.SIGKILL
+	}
+	return u.spec().KillSignal
 }
 
 // killsCgroup says whether state signals and waits for the whole cgroup:
@@ -751,8 +845,16 @@ func (u *unit) check() {
 		if u.main != nil || u.control != nil {
 			return
 		}
-		if u.killsCgroup(u.sub) && !u.cg.empty() {
-			return
+		if u.killsCgroup(u.sub) && !u.cgEmpty {
+			pids, err := u.cg.pids()
+			if err != nil || len(pids) > 0 {
+				if u.unsignalled(pids) {
+					// Forked after the listing: they get the signal too.
+					u.signalCgroup(u.stateSignal(u.sub))
+				}
+				return
+			}
+			u.cgEmpty = true
 		}
 		u.signalled(u.sub)
 	case subRunning:
@@ -801,11 +903,12 @@ func (u *unit) enterDead(f Result) {
 		u.notify.remove()
 		u.notify = nil
 	}
-	if u.cg != nil && u.cg.empty() {
+	if u.cg != nil && (u.cgEmpty || u.cg.empty()) {
 		if err := u.cg.destroy(); err != nil {
 			u.logf("%v", err)
 		}
 	}
+	u.cgEmpty, u.sent = false, nil
 	var startErr error
 	if u.result == ResultSuccess {
 		u.logf("Deactivated successfully.")
@@ -844,9 +947,13 @@ func (u *unit) mergeResult(f Result) {
 	}
 }
 
-// onExit handles the end of a watched process.
+// onExit handles the end of a watched process, once what it wrote is
+// stored.
 func (u *unit) onExit(e exitEvent) {
 	defer e.p.close()
+	if (e.p == u.main || e.p == u.control) && u.out != nil {
+		u.out.flush(u.quit)
+	}
 	switch e.p {
 	case u.main:
 		u.main = nil
@@ -1063,11 +1170,15 @@ func (u *unit) onTimeout() {
 	}
 }
 
-// onNotify acts on a message from the unit's notification socket.
+// onNotify acts on a message from the unit's notification socket, once
+// what the unit wrote before is stored.
 func (u *unit) onNotify(msg notifyMsg) {
 	spec := u.spec()
 	if spec == nil {
 		return
+	}
+	if u.out != nil {
+		u.out.flush(u.quit)
 	}
 	if _, ok := msg.fields["BARRIER"]; ok && len(msg.fields) == 1 {
 		return // a barrier's descriptor is closed already: that is all it asks
