@@ -55,6 +55,13 @@ func (c Local) UnitAction(ctx context.Context, name, action string) (api.UnitSta
 	return st, err
 }
 
+// DaemonReload makes the unit manager reread its unit files, as systemctl
+// daemon-reload.
+func (c Local) DaemonReload(ctx context.Context) error {
+	var none struct{}
+	return c.do(ctx, http.MethodPost, "/v1/units/daemon-reload", &none)
+}
+
 // UnitFile returns a unit's file as loaded.
 func (c Local) UnitFile(ctx context.Context, name string) ([]byte, error) {
 	resp, err := c.open(ctx, http.MethodGet, unitPath(name, "file"), nil)

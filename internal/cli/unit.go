@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -57,6 +58,7 @@ them by name, an instance of a loaded template (web@1.service) included.`,
 			},
 		},
 		newUnitListCmd(g, local),
+		newUnitListTimersCmd(g, local),
 		newUnitStatusCmd(g, local),
 		&cobra.Command{
 			Use:   "cat NAME",
@@ -72,6 +74,17 @@ them by name, an instance of a loaded template (web@1.service) included.`,
 			},
 		},
 		newUnitJournalCmd(g, local),
+		&cobra.Command{
+			Use:   "daemon-reload",
+			Short: "Reread every unit file, as systemctl daemon-reload",
+			Long: `Rereads the unit files and drop-ins where "atoll unit load" put them, for
+files changed by hand: new files become units, changed files apply to
+stopped units at once and to running ones at their next start.`,
+			Args: exactArgs(0),
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return local().DaemonReload(cmd.Context())
+			},
+		},
 	)
 	for _, action := range []struct{ verb, short, done string }{
 		{"start", "Start units and wait until they are active", "started %s"},
@@ -127,6 +140,81 @@ func newUnitListCmd(g *globals, local func() client.Local) *cobra.Command {
 	lf.bind(cmd, "unused: names are never shortened")
 	cmd.Flags().MarkHidden("full")
 	return cmd
+}
+
+func newUnitListTimersCmd(g *globals, local func() client.Local) *cobra.Command {
+	var lf listFlags
+	cmd := &cobra.Command{
+		Use:   "list-timers",
+		Short: "List timers: NEXT LEFT LAST PASSED UNIT ACTIVATES, as systemctl list-timers",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(lf.output); err != nil {
+				return err
+			}
+			units, err := local().Units(cmd.Context())
+			if err != nil {
+				return err
+			}
+			timers := timersByNextElapse(units)
+			if lf.output == "json" {
+				return writeJSONOut(g.stdout, timers)
+			}
+			printTimers(g.stdout, timers, time.Now(), lf.noLegend)
+			return nil
+		},
+	}
+	lf.bind(cmd, "unused: names are never shortened")
+	cmd.Flags().MarkHidden("full")
+	return cmd
+}
+
+// timersByNextElapse picks the timers out of units, the next to elapse
+// first and those that will not elapse again last, as systemctl
+// list-timers orders them.
+func timersByNextElapse(units []api.UnitState) []api.UnitState {
+	var timers []api.UnitState
+	for _, u := range units {
+		if strings.HasSuffix(u.Name, ".timer") {
+			timers = append(timers, u)
+		}
+	}
+	sort.SliceStable(timers, func(i, j int) bool {
+		a, b := timers[i].NextElapse, timers[j].NextElapse
+		if a.IsZero() != b.IsZero() {
+			return b.IsZero()
+		}
+		return a.Before(b)
+	})
+	return timers
+}
+
+// printTimers prints systemctl list-timers' table.
+func printTimers(w io.Writer, timers []api.UnitState, now time.Time, noLegend bool) {
+	const layout = "Mon 2006-01-02 15:04:05 MST"
+	when := func(t time.Time, left bool) (string, string) {
+		switch {
+		case t.IsZero():
+			return "-", "-"
+		case left:
+			return t.Format(layout), humanAgo(t.Sub(now)) + " left"
+		default:
+			return t.Format(layout), humanAgo(now.Sub(t)) + " ago"
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	if !noLegend {
+		fmt.Fprintln(tw, "NEXT\tLEFT\tLAST\tPASSED\tUNIT\tACTIVATES")
+	}
+	for _, t := range timers {
+		next, left := when(t.NextElapse, true)
+		last, passed := when(t.LastTrigger, false)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", next, left, last, passed, t.Name, t.Triggers)
+	}
+	tw.Flush()
+	if !noLegend {
+		fmt.Fprintf(w, "\n%d timers listed.\n", len(timers))
+	}
 }
 
 func newUnitStatusCmd(g *globals, local func() client.Local) *cobra.Command {

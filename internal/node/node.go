@@ -101,7 +101,7 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 		sys.cfg.Name = sys.identity.name
 	}
 
-	if sys.units, err = openUnits(sys.paths, sys.machineID, sys.cfg.Name); err != nil {
+	if sys.units, err = openUnits(ctx, sys.paths, sys.cfg.Units, sys.machineID, sys.cfg.Name); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -119,7 +119,7 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	sys.sup.start(ctx, sys.store)
 	sys.sup.start(ctx, sys.api)
 	sys.log.Info("atoll node started", "version", version.Version, "machine", sys.machineID,
-		"name", sys.cfg.Name, "ip", sys.identity.publicIP.String(), "tls", sys.identity.tls != nil)
+		"name", sys.cfg.Name, "ip", sys.identity.publicIP.String(), "tls", sys.identity.tls != nil, "units", sys.units.backend)
 	return sys, nil
 }
 

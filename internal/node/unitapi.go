@@ -24,6 +24,7 @@ const maxUnitFile = 1 << 20
 //	DELETE /v1/units/{name}            unload it
 //	GET    /v1/units/{name}            its state
 //	GET    /v1/units/{name}/file       the file as loaded
+//	POST   /v1/units/daemon-reload     reread the unit files
 //	POST   /v1/units/{name}/{action}   start, stop, restart, reload, enable, disable
 //	GET    /v1/units/{name}/journal    ?lines=N&since=RFC3339&follow=1: one
 //	                                   journald-style JSON object per line
@@ -61,6 +62,13 @@ func (p *apiPart) unitRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("GET /v1/units/{name}", p.writeUnitState)
+	mux.HandleFunc("POST /v1/units/daemon-reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.DaemonReload(r.Context()); err != nil {
+			unitError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+	})
 	mux.HandleFunc("GET /v1/units/{name}/file", func(w http.ResponseWriter, r *http.Request) {
 		content, err := m.Cat(r.Context(), r.PathValue("name"))
 		if err != nil {

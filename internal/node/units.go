@@ -1,14 +1,18 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/internal/journal"
+	"atoll.dev/atoll/internal/node/config"
 	"atoll.dev/atoll/internal/service"
 	"atoll.dev/atoll/internal/service/builtin"
+	"atoll.dev/atoll/internal/service/systemd"
 	"atoll.dev/atoll/internal/unit"
 )
 
@@ -19,21 +23,63 @@ func (p Paths) UnitDir() string { return filepath.Join(p.StateDir(), "units") }
 // JournalDir holds the units' journals.
 func (p Paths) JournalDir() string { return filepath.Join(p.StateDir(), "journal") }
 
-// units is the machine's unit manager and journal. The builtin manager
-// runs the units; they are not the daemon's parts and survive it: Close
-// leaves them running and the next daemon takes them over.
+// SystemdStateDir holds the systemd backend's copies of the loaded unit
+// files, which it puts back into /run/systemd/system after a reboot.
+func (p Paths) SystemdStateDir() string { return filepath.Join(p.StateDir(), "systemd") }
+
+// units is the machine's unit manager and the journal its units write to.
+// The units are not the daemon's parts and survive it: Close leaves them
+// running and the next daemon takes them over.
 type units struct {
 	manager service.Manager
-	journal *journal.Journal
+	journal journalReader
+	// backend is config.BackendBuiltin or config.BackendSystemd.
+	backend      string
+	closeJournal func() error
 }
 
-func openUnits(paths Paths, machineID, hostname string) (*units, error) {
+// journalReader reads a unit's journal: package journal's own files under
+// the builtin manager, journalctl under systemd.
+type journalReader interface {
+	Read(ctx context.Context, unit string, o journal.ReadOptions, fn func(journal.Entry) error) error
+}
+
+// chooseBackend resolves the configured backend: auto is systemd where
+// systemd is PID 1 (sd_booted's test: /run/systemd/system exists) on a
+// machine of its own, and builtin elsewhere.
+func chooseBackend(configured string, paths Paths) string {
+	if configured != "" && configured != config.BackendAuto {
+		return configured
+	}
+	if paths.root() == "/" {
+		if fi, err := os.Stat("/run/systemd/system"); err == nil && fi.IsDir() {
+			return config.BackendSystemd
+		}
+	}
+	return config.BackendBuiltin
+}
+
+func openUnits(ctx context.Context, paths Paths, cfg config.Units, machineID, hostname string) (*units, error) {
+	if backend := chooseBackend(cfg.Backend, paths); backend == config.BackendSystemd {
+		m, err := systemd.New(ctx, systemd.Options{StateDir: paths.SystemdStateDir()})
+		if err != nil {
+			return nil, fmt.Errorf("units: systemd backend: %w", err)
+		}
+		return &units{manager: m, journal: systemd.Journal{}, backend: backend, closeJournal: func() error { return nil }}, nil
+	}
 	j, err := journal.Open(paths.JournalDir(), journal.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	env := []string{builtin.DefaultPath}
+	if paths.root() != "/" {
+		// A machine sharing a host (the playground): its units' atoll
+		// commands act on it, as they would on a machine of its own.
+		env = append(env, api.RootEnv+"="+paths.root(), api.RunDirEnv+"="+paths.runDir())
+	}
 	m, err := builtin.New(builtin.Options{
+		Environment:  env,
 		UnitDir:      paths.UnitDir(),
 		RunDir:       paths.runDir(),
 		CgroupParent: UnitCgroupParent(paths, machineID),
@@ -48,7 +94,7 @@ func openUnits(paths Paths, machineID, hostname string) (*units, error) {
 		j.Close()
 		return nil, fmt.Errorf("units: %w", err)
 	}
-	return &units{manager: m, journal: j}, nil
+	return &units{manager: m, journal: j, backend: config.BackendBuiltin, closeJournal: j.Close}, nil
 }
 
 // UnitCgroupParent is where the units' cgroups go: the default on a machine
@@ -63,5 +109,5 @@ func UnitCgroupParent(paths Paths, machineID string) string {
 
 func (u *units) close() {
 	u.manager.Close()
-	u.journal.Close()
+	u.closeJournal()
 }

@@ -13,6 +13,7 @@ import (
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
 	"atoll.dev/atoll/internal/journal"
+	"atoll.dev/atoll/internal/node/config"
 	"atoll.dev/atoll/internal/service/builtin"
 )
 
@@ -26,7 +27,7 @@ func TestUnitsThroughTheDaemon(t *testing.T) {
 	ctx := context.Background()
 	parent := UnitCgroupParent(m.paths, m.sys.MachineID())
 	t.Cleanup(func() { builtin.RemoveCgroupTree(parent) })
-	file := "[Unit]\nDescription=greeter on %H\n[Service]\nExecStart=/bin/sh -c 'echo hello from %i; exec sleep 600'\n"
+	file := "[Unit]\nDescription=greeter on %H\n[Service]\nExecStart=/bin/sh -c 'echo hello from %i in $ATOLL_ROOT; exec sleep 600'\n"
 	if _, err := m.local.LoadUnit(ctx, "greet@.service", []byte(file)); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,8 @@ func TestUnitsThroughTheDaemon(t *testing.T) {
 	}
 	pid := st.MainPID
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-	waitLine(t, m.local, "greet@world.service", "hello from world")
+	// The machine shares the host: its units' atoll commands act on it.
+	waitLine(t, m.local, "greet@world.service", "hello from world in "+m.paths.Root)
 
 	// The daemon restarts; the unit runs on, taken over.
 	m.stop()
@@ -87,4 +89,27 @@ func waitLine(t *testing.T, c client.Local, unit, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("no %q in the journal of %s", want, unit)
+}
+
+// The backend: as configured; auto is systemd only where systemd is PID 1
+// on a machine of its own, never for a machine sharing a host.
+func TestChooseBackend(t *testing.T) {
+	_, err := os.Stat("/run/systemd/system")
+	hostAuto := config.BackendBuiltin
+	if err == nil {
+		hostAuto = config.BackendSystemd
+	}
+	for _, c := range []struct {
+		configured, root, want string
+	}{
+		{"", "/", hostAuto},
+		{config.BackendAuto, "", hostAuto},
+		{config.BackendAuto, "/var/lib/machines/m1", config.BackendBuiltin},
+		{config.BackendBuiltin, "/", config.BackendBuiltin},
+		{config.BackendSystemd, "/var/lib/machines/m1", config.BackendSystemd},
+	} {
+		if got := chooseBackend(c.configured, Paths{Root: c.root}); got != c.want {
+			t.Errorf("chooseBackend(%q, root %q) = %q, want %q", c.configured, c.root, got, c.want)
+		}
+	}
 }
