@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The playground demo: a 3-machine cluster on this host, its store checked,
 # a key written on one machine and read on another; then a small web server
-# built from this repository (demo/web) runs as a pod on m1 and answers on
-# the pod's own address and, from m2, on the port m1 publishes. The cluster
-# and the pod stay up.
+# built from this repository (demo/web) runs as a pod, started by a unit on
+# m1's service manager, and answers on the pod's own address and, from m2,
+# on the port m1 publishes. The cluster, the unit and the pod stay up.
 set -euo pipefail
 atoll=${1:-bin/atoll}
 atoll=$(cd "$(dirname "$atoll")" && pwd)/$(basename "$atoll")
@@ -57,19 +57,25 @@ trap 'rm -rf "$image_dir"' EXIT
 step "Importing it on m1 (each machine has its own images and pods, under its root)"
 "$atoll" cluster exec m1 -- "$atoll" image import --insecure-options=image "$image_dir" --name "$image"
 
-step "Running it as pod \"web\" on m1, its port 80 published as m1's port 8080"
-log=$playground/default/m1/web.log
-# The pod runs as long as its `atoll pod run` does: in the background, in a
-# session of its own, so it outlives this script. cluster down stops it.
-setsid nohup "$atoll" cluster exec m1 -- "$atoll" pod run --name web --hostname web-m1 \
-  --insecure-options=image --port 80:8080 "$image" </dev/null >"$log" 2>&1 &
-runner=$!
-echo "its output goes to $log"
-fail() { echo "$*; its output ($log):" >&2; cat "$log" >&2; exit 1; }
+step "Running it as unit web.service on m1: pod \"web\" under m1's service manager, its port 80 published as m1's port 8080"
+cat >"$image_dir/web.service" <<UNIT
+[Unit]
+Description=demo web server, as pod web
+[Service]
+ExecStart=$atoll pod run --name web --hostname web-m1 --insecure-options=image --port 80:8080 $image
+UNIT
+show cat "$image_dir/web.service"
+"$atoll" cluster exec m1 -- "$atoll" unit load "$image_dir/web.service"
+"$atoll" cluster exec m1 -- "$atoll" unit start web.service
+fail() {
+  echo "$*; the unit:" >&2
+  "$atoll" cluster exec m1 -- "$atoll" unit status -n 50 web.service >&2 || true
+  exit 1
+}
 pod_ip=""
 deadline=$((SECONDS + 20))
 until [ -n "$pod_ip" ]; do
-  kill -0 "$runner" 2>/dev/null || fail "the pod exited"
+  "$atoll" cluster exec m1 -- "$atoll" unit status -n 0 web.service | grep -q 'Active: active' || fail "the unit is not running"
   [ "$SECONDS" -lt "$deadline" ] || fail "the pod did not answer within 20s"
   addr=$("$atoll" cluster exec m1 -- "$atoll" pod status web 2>/dev/null | sed -n 's/^networks=default:ip4=//p') || true
   if [ -n "$addr" ] && "$atoll" cluster exec m1 -- curl -fsS -m 1 "http://$addr/healthz" >/dev/null 2>&1; then
@@ -80,7 +86,8 @@ until [ -n "$pod_ip" ]; do
 done
 m1_ip=$("$atoll" cluster status | awk '$1 == "m1" { print $3 }')
 
-step "m1's pods, and the pod's status"
+step "m1's unit, its pods, and the pod's status"
+show "$atoll" cluster exec m1 -- "$atoll" unit status -n 5 web.service
 show "$atoll" cluster exec m1 -- "$atoll" pod list
 show "$atoll" cluster exec m1 -- "$atoll" pod status web
 
@@ -101,13 +108,15 @@ The cluster is running, and pod web on m1. Try:
   $atoll cluster start m1                       # ... and bring it back
   $atoll cluster partition m2; $atoll cluster heal
 
-The pod (commands run inside m1, so they see m1's pods):
+The unit and its pod (commands run inside m1, so they see m1's units and pods):
+  $atoll cluster exec m1 -- $atoll unit list
+  $atoll cluster exec m1 -- $atoll unit journal -f web.service
   $atoll cluster exec m1 -- $atoll pod list
   $atoll cluster exec m1 -- $atoll pod status web
   $atoll cluster exec m1 -- $atoll pod logs web
   $atoll cluster exec m1 -- $atoll pod enter web /bin/web -h   # run a command in it (the image holds only /bin/web)
   $atoll cluster exec m3 -- curl -s http://$m1_ip:8080/
-  $atoll cluster exec m1 -- $atoll pod stop web; $atoll cluster exec m1 -- $atoll pod gc --grace-period=0s
+  $atoll cluster exec m1 -- $atoll unit stop web.service     # stops the pod
 
 Tear it all down (pods first) with:
   $atoll cluster down
