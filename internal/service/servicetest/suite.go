@@ -85,6 +85,7 @@ func Run(t *testing.T, b Backend) {
 		{"PartOf", testPartOf},
 		{"Conflicts", testConflicts},
 		{"OrderingCycle", testOrderingCycle},
+		{"Timer", testTimer},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, s.newEnv(t)) })
 	}

@@ -3,9 +3,12 @@ package systemd
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"atoll.dev/atoll/internal/service"
 )
@@ -28,13 +31,13 @@ func (m *Manager) State(ctx context.Context, name string) (service.UnitState, er
 	if err != nil {
 		return service.UnitState{}, fmt.Errorf("state of %s: %w", name, mapError(err))
 	}
-	var serviceProps map[string]any
-	if strings.HasSuffix(name, ".service") {
-		if serviceProps, err = m.conn.GetUnitTypePropertiesContext(ctx, name, "Service"); err != nil {
+	var typeProps map[string]any
+	if iface := typeInterface(name); iface != "" {
+		if typeProps, err = m.conn.GetUnitTypePropertiesContext(ctx, name, iface); err != nil {
 			return service.UnitState{}, fmt.Errorf("state of %s: %w", name, mapError(err))
 		}
 	}
-	st := stateFromProperties(name, unitProps, serviceProps)
+	st := stateFromProperties(name, unitProps, typeProps)
 	st.Hash = f.hash
 	return st, nil
 }
@@ -87,14 +90,77 @@ func (m *Manager) List(ctx context.Context) ([]service.UnitState, error) {
 	return out, nil
 }
 
+// typeInterface names the D-Bus interface of a unit's type whose
+// properties a UnitState shows: Service for a service, Timer for a timer,
+// none for the others.
+func typeInterface(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".service"):
+		return "Service"
+	case strings.HasSuffix(name, ".timer"):
+		return "Timer"
+	}
+	return ""
+}
+
 // stateFromProperties maps a unit's D-Bus properties (its Unit
-// interface's and, for a service, its Service interface's) to a
-// UnitState.
-func stateFromProperties(name string, unitProps, serviceProps map[string]any) service.UnitState {
+// interface's and those of its type's interface) to a UnitState.
+func stateFromProperties(name string, unitProps, typeProps map[string]any) service.UnitState {
 	st := service.UnitState{Name: name, Result: "success"}
 	applyUnitProperties(&st, unitProps)
-	applyServiceProperties(&st, serviceProps)
+	applyTypeProperties(&st, typeProps)
 	return st
+}
+
+// applyTypeProperties sets what the unit type's interface says.
+func applyTypeProperties(st *service.UnitState, props map[string]any) {
+	switch typeInterface(st.Name) {
+	case "Service":
+		applyServiceProperties(st, props)
+	case "Timer":
+		applyTimerProperties(st, props, time.Now(), monotonicNow())
+	}
+}
+
+// applyTimerProperties sets what systemctl list-timers shows: the next
+// elapse on the wall clock (the earlier of NextElapseUSecRealtime and
+// NextElapseUSecMonotonic, the latter shifted from CLOCK_MONOTONIC by the
+// clocks' difference now, as systemctl does), the last trigger and the
+// result. Zero and USEC_INFINITY mean none.
+func applyTimerProperties(st *service.UnitState, props map[string]any, now time.Time, monoNow time.Duration) {
+	set := func(key string) (uint64, bool) {
+		v, ok := props[key].(uint64)
+		return v, ok && v != 0 && v != math.MaxUint64
+	}
+	if _, ok := props["NextElapseUSecRealtime"]; ok {
+		st.NextElapse = time.Time{}
+		if v, ok := set("NextElapseUSecRealtime"); ok {
+			st.NextElapse = time.UnixMicro(int64(v))
+		}
+		if v, ok := set("NextElapseUSecMonotonic"); ok {
+			mono := now.Add(time.Duration(v)*time.Microsecond - monoNow)
+			if st.NextElapse.IsZero() || mono.Before(st.NextElapse) {
+				st.NextElapse = mono
+			}
+		}
+	}
+	if _, ok := props["LastTriggerUSec"]; ok {
+		st.LastTrigger = time.Time{}
+		if v, ok := set("LastTriggerUSec"); ok {
+			st.LastTrigger = time.UnixMicro(int64(v))
+		}
+	}
+	if v, ok := props["Result"].(string); ok && v != "" {
+		st.Result = v
+	}
+}
+
+// monotonicNow reads CLOCK_MONOTONIC, the clock of systemd's monotonic
+// timestamps.
+func monotonicNow() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return time.Duration(ts.Nano())
 }
 
 // applyUnitProperties sets what the Unit interface's properties say,
@@ -114,6 +180,9 @@ func applyUnitProperties(st *service.UnitState, props map[string]any) {
 	}
 	if v, ok := props["UnitFileState"].(string); ok {
 		st.Enabled = fileState(v)
+	}
+	if v, ok := props["Triggers"].([]string); ok && strings.HasSuffix(st.Name, ".timer") {
+		st.Triggers = strings.Join(v, " ")
 	}
 	if v, ok := props["StateChangeTimestamp"].(uint64); ok {
 		st.Since = time.Time{}

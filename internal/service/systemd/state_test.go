@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -75,5 +76,42 @@ func TestJournalctlArgs(t *testing.T) {
 func TestNewNeedsStateDir(t *testing.T) {
 	if _, err := New(t.Context(), Options{}); err == nil {
 		t.Error("New without StateDir: no error")
+	}
+}
+
+// A timer's properties: the earlier of its two next elapses on the wall
+// clock (the monotonic one shifted by the clocks' difference), the last
+// trigger, and the unit it triggers; USEC_INFINITY and zero mean none.
+func TestTimerState(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	mono := 1000 * time.Second
+	unitProps := map[string]any{"ActiveState": "active", "SubState": "waiting", "Triggers": []string{"backup.service"}}
+	timerProps := map[string]any{
+		"NextElapseUSecRealtime":  uint64(now.Add(time.Hour).UnixMicro()),
+		"NextElapseUSecMonotonic": uint64((mono + 90*time.Second) / time.Microsecond),
+		"LastTriggerUSec":         uint64(now.Add(-time.Minute).UnixMicro()),
+		"Result":                  "success",
+	}
+	st := service.UnitState{Name: "backup.timer"}
+	applyUnitProperties(&st, unitProps)
+	applyTimerProperties(&st, timerProps, now, mono)
+	if !st.NextElapse.Equal(now.Add(90*time.Second)) || !st.LastTrigger.Equal(now.Add(-time.Minute)) || st.Triggers != "backup.service" {
+		t.Errorf("next %v, last %v, triggers %q; want %v, %v, backup.service", st.NextElapse, st.LastTrigger, st.Triggers, now.Add(90*time.Second), now.Add(-time.Minute))
+	}
+	timerProps["NextElapseUSecMonotonic"] = uint64(math.MaxUint64)
+	timerProps["LastTriggerUSec"] = uint64(0)
+	applyTimerProperties(&st, timerProps, now, mono)
+	if !st.NextElapse.Equal(now.Add(time.Hour)) || !st.LastTrigger.IsZero() {
+		t.Errorf("next %v, last %v; want %v and none", st.NextElapse, st.LastTrigger, now.Add(time.Hour))
+	}
+	timerProps["NextElapseUSecRealtime"] = uint64(0)
+	applyTimerProperties(&st, timerProps, now, mono)
+	if !st.NextElapse.IsZero() {
+		t.Errorf("elapsed timer: next %v, want none", st.NextElapse)
+	}
+	svc := service.UnitState{Name: "backup.service"}
+	applyUnitProperties(&svc, map[string]any{"Triggers": []string{"x.service"}})
+	if svc.Triggers != "" {
+		t.Errorf("a service's Triggers %q, want none: it is a timer's column", svc.Triggers)
 	}
 }

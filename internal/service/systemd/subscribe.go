@@ -2,7 +2,6 @@ package systemd
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
@@ -52,14 +51,14 @@ func (m *Manager) watch(updates <-chan *sddbus.PropertiesUpdate, dropped <-chan 
 			if len(subs) == 0 {
 				continue
 			}
-			var serviceProps map[string]any
-			if strings.HasSuffix(u.UnitName, ".service") {
+			var typeProps map[string]any
+			if iface := typeInterface(u.UnitName); iface != "" {
 				ctx, cancel := context.WithTimeout(context.Background(), stateReadTimeout)
-				serviceProps, _ = m.conn.GetUnitTypePropertiesContext(ctx, u.UnitName, "Service")
+				typeProps, _ = m.conn.GetUnitTypePropertiesContext(ctx, u.UnitName, iface)
 				cancel()
 			}
 			for _, s := range subs {
-				s.update(u.UnitName, props, serviceProps)
+				s.update(u.UnitName, props, typeProps)
 			}
 		}
 	}
@@ -77,9 +76,9 @@ type subscription struct {
 	wake   chan struct{}
 }
 
-// update applies one signal's values, and the Service interface's as
-// read, to the unit's state, and queues it if it changed.
-func (s *subscription) update(name string, unitProps, serviceProps map[string]any) {
+// update applies one signal's values, and those of the unit type's
+// interface as read, to the unit's state, and queues it if it changed.
+func (s *subscription) update(name string, unitProps, typeProps map[string]any) {
 	s.mu.Lock()
 	prev, known := s.states[name]
 	s.mu.Unlock()
@@ -95,7 +94,7 @@ func (s *subscription) update(name string, unitProps, serviceProps map[string]an
 		st = full
 	}
 	applyUnitProperties(&st, unitProps)
-	applyServiceProperties(&st, serviceProps)
+	applyTypeProperties(&st, typeProps)
 	if f, ok := s.m.fileOf(name); ok {
 		st.Hash = f.hash
 	}
