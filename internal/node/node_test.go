@@ -215,6 +215,17 @@ func TestJoinThenLeaveBecomesClient(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// m2 applies its promotion after m1 reports it; leave refuses a learner.
+	for {
+		h, err := m2.local.Health(context.Background())
+		if err == nil && h.Store.Role != api.RoleLearner {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("m2 does not see its own promotion: %+v (err %v)", h.Store, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	left, err := m2.local.Leave(ctx)

@@ -228,8 +228,12 @@ func (m *Member) Options() MemberOptions { return m.opts }
 // ID is the member's raft ID.
 func (m *Member) ID() uint64 { return uint64(m.etcd.Server.MemberID()) }
 
-// IsLearner reports whether the member is a non-voting learner.
-func (m *Member) IsLearner() bool { return m.etcd.Server.IsLearner() }
+// IsLearner reports whether the member is a non-voting learner. A member
+// removed from the cluster is none (etcd's own IsLearner panics then).
+func (m *Member) IsLearner() bool {
+	self := m.etcd.Server.Cluster().Member(m.etcd.Server.MemberID())
+	return self != nil && self.IsLearner
+}
 
 // Leader is the raft ID of the leader this member knows, or 0.
 func (m *Member) Leader() uint64 { return uint64(m.etcd.Server.Leader()) }
