@@ -32,16 +32,10 @@ func (p Paths) SystemdStateDir() string { return filepath.Join(p.StateDir(), "sy
 // running and the next daemon takes them over.
 type units struct {
 	manager service.Manager
-	journal journalReader
+	journal service.Journal
 	// backend is config.BackendBuiltin or config.BackendSystemd.
 	backend      string
 	closeJournal func() error
-}
-
-// journalReader reads a unit's journal: package journal's own files under
-// the builtin manager, journalctl under systemd.
-type journalReader interface {
-	Read(ctx context.Context, unit string, o journal.ReadOptions, fn func(journal.Entry) error) error
 }
 
 // chooseBackend resolves the configured backend: auto is systemd where

@@ -13,6 +13,7 @@ import (
 	"errors"
 
 	"atoll.dev/atoll/api"
+	"atoll.dev/atoll/internal/journal"
 )
 
 // Manager runs units on one machine.
@@ -54,6 +55,15 @@ type Manager interface {
 	// Close stops supervising, leaving the units running (a restart of
 	// the daemon must not restart them).
 	Close() error
+}
+
+// Journal reads the units' output, with the manager's lines about them:
+// each backend comes with one (package journal's files for builtin, whose
+// Logger writes them; journalctl for systemd, whose journald does).
+type Journal interface {
+	// Read gives fn a unit's entries in order: the last o.Lines, those
+	// since o.Since, and with o.Follow the new ones until ctx ends.
+	Read(ctx context.Context, unit string, o journal.ReadOptions, fn func(journal.Entry) error) error
 }
 
 // UnitState and its states are the API's wire types (package api), so

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"atoll.dev/atoll/internal/journal"
+	"atoll.dev/atoll/internal/service"
 )
 
 // Journal reads units' logs from journald with journalctl, in the shape
@@ -113,3 +114,5 @@ func journalctlArgs(unit string, o journal.ReadOptions) []string {
 	}
 	return args
 }
+
+var _ service.Journal = Journal{}
