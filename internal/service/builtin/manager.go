@@ -334,14 +334,34 @@ func (m *Manager) Load(ctx context.Context, name string, content []byte) error {
 		return err
 	}
 	if isTimer(name) {
-		return m.loadTimer(ctx, name, content)
+		return loadInto(ctx, m, name, content, m.timers, m.defineTimerSource, m.checkTimer, m.newTimer)
 	}
+	return loadInto(ctx, m, name, content, m.units, m.defineSource, checkService, m.newUnit)
+}
+
+// checkService refuses a file that makes no service; an empty one masks
+// the unit.
+func checkService(name string, _ []byte, def *definition) error {
+	if def.spec == nil && def.load != service.Masked {
+		return fmt.Errorf("load %s: %w", name, def.err)
+	}
+	return nil
+}
+
+// loadInto is Load for the units of one type, kept in units (m.units or
+// m.timers, under m.mu): define reads a file with its drop-ins, check
+// refuses what cannot be loaded (given the file as sent too), and newUnit
+// makes a unit not known yet. A loaded unit takes
+// the new definition (a running one at its next start), and so do the
+// instances of a template that have no file of their own.
+func loadInto[U loadedUnit[D], D any](ctx context.Context, m *Manager, name string, content []byte, units map[string]U,
+	define func(string, unitSource) D, check func(string, []byte, D) error, newUnit func(string, D) U) error {
 	m.mu.Lock()
 	src := m.sourceWith(name, content)
 	m.mu.Unlock()
-	def := m.defineSource(name, src)
-	if def.spec == nil && def.load != service.Masked {
-		return fmt.Errorf("load %s: %w", name, def.err)
+	def := define(name, src)
+	if err := check(name, content, def); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	if m.closed {
@@ -354,30 +374,31 @@ func (m *Manager) Load(ctx context.Context, name string, content []byte) error {
 	}
 	m.files[name] = content
 	type update struct {
-		u   *unit
-		def *definition
+		u   U
+		def D
 	}
 	var updates []update
+	var none U
 	if isTemplate(name) {
-		for iname, u := range m.units {
+		for iname, u := range units {
 			if t, _ := templateOf(iname); t == name {
 				if _, own := m.files[iname]; !own {
-					updates = append(updates, update{u, m.defineSource(iname, m.sourceWith(iname, content))})
+					updates = append(updates, update{u, define(iname, m.sourceWith(iname, content))})
 				}
 			}
 		}
-	} else if u := m.units[name]; u != nil {
+	} else if u := units[name]; u != none {
 		updates = append(updates, update{u, def})
 	} else {
-		u := m.newUnit(name, def)
-		m.units[name] = u
+		u := newUnit(name, def)
+		units[name] = u
 		u.publish()
 		go u.loop()
 	}
 	m.mu.Unlock()
 	for _, up := range updates {
 		if err := up.u.ask(ctx, "load", up.def); err != nil {
-			return fmt.Errorf("load %s: %w", up.u.name, err)
+			return fmt.Errorf("load %s: %w", up.u.unitName(), err)
 		}
 	}
 	return nil
@@ -390,15 +411,35 @@ func (m *Manager) Unload(ctx context.Context, name string) error {
 		return err
 	}
 	if isTimer(name) {
-		return m.unloadTimer(ctx, name)
+		return unloadFrom(ctx, m, name, m.timers)
 	}
+	return unloadFrom(ctx, m, name, m.units)
+}
+
+// loadedUnit is a unit of one type as the manager keeps it, run by its
+// own loop: a service (*unit, defined by *definition) or a timer
+// (*timerUnit, defined by *timerDef).
+type loadedUnit[D any] interface {
+	comparable
+	unitName() string
+	ask(ctx context.Context, kind string, def D) error
+	snapshot() service.UnitState
+	publish()
+	loop()
+}
+
+// unloadFrom is Unload for the units of one type, kept in units (m.units
+// or m.timers, under m.mu): the unit, or a template with the instances
+// that have no file of their own, none of which may run.
+func unloadFrom[U loadedUnit[D], D any](ctx context.Context, m *Manager, name string, units map[string]U) error {
+	var none U
 	m.mu.Lock()
-	if _, ok := m.files[name]; !ok && m.units[name] == nil {
+	if _, ok := m.files[name]; !ok && units[name] == none {
 		m.mu.Unlock()
 		return fmt.Errorf("unit %s: %w", name, service.ErrNotFound)
 	}
-	var victims []*unit
-	for uname, u := range m.units {
+	var victims []U
+	for uname, u := range units {
 		if uname == name {
 			victims = append(victims, u)
 		} else if t, _ := templateOf(uname); t == name && isTemplate(name) {
@@ -409,16 +450,17 @@ func (m *Manager) Unload(ctx context.Context, name string) error {
 	}
 	m.mu.Unlock()
 	for _, u := range victims {
-		if a := activeState(u.snapshot().Sub); a != service.Inactive && a != service.Failed {
-			return fmt.Errorf("unit %s: %w", u.name, service.ErrRunning)
+		if a := u.snapshot().Active; a != service.Inactive && a != service.Failed {
+			return fmt.Errorf("unit %s: %w", u.unitName(), service.ErrRunning)
 		}
 	}
+	var def D // no definition: the unit goes
 	for _, u := range victims {
-		if err := u.ask(ctx, "unload", nil); err != nil {
+		if err := u.ask(ctx, "unload", def); err != nil {
 			return err
 		}
 		m.mu.Lock()
-		delete(m.units, u.name)
+		delete(units, u.unitName())
 		m.mu.Unlock()
 	}
 	m.mu.Lock()

@@ -634,6 +634,8 @@ func (t *timerUnit) publish() {
 	t.m.broadcast(st)
 }
 
+func (t *timerUnit) unitName() string { return t.name }
+
 func (t *timerUnit) snapshot() service.UnitState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -922,101 +924,17 @@ func (m *Manager) timerFor(name string) (*timerUnit, error) {
 	return t, nil
 }
 
-// loadTimer is Load for a timer unit.
-func (m *Manager) loadTimer(ctx context.Context, name string, content []byte) error {
-	m.mu.Lock()
-	src := m.sourceWith(name, content)
-	m.mu.Unlock()
-	def := m.defineTimerSource(name, src)
-	if def.spec == nil && def.load != service.Masked && !isTemplate(name) {
+// checkTimer refuses a file that makes no timer; an empty one masks the
+// unit. A template is checked as its instances will read it, with an
+// instance name.
+func (m *Manager) checkTimer(name string, content []byte, def *timerDef) error {
+	if isTemplate(name) {
+		def = m.defineTimer(strings.Replace(name, "@.", "@check.", 1), content)
+	}
+	if def.spec == nil && def.load != service.Masked {
 		return fmt.Errorf("load %s: %w", name, def.err)
 	}
-	if isTemplate(name) {
-		// A template is checked as its instances will read it, with
-		// an instance name.
-		if d := m.defineTimer(strings.Replace(name, "@.", "@check.", 1), content); d.spec == nil && d.load != service.Masked {
-			return fmt.Errorf("load %s: %w", name, d.err)
-		}
-	}
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return errDetached
-	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(m.opts.UnitDir, name), content, 0o644); err != nil {
-		m.mu.Unlock()
-		return fmt.Errorf("load %s: %w", name, err)
-	}
-	m.files[name] = content
-	type update struct {
-		t   *timerUnit
-		def *timerDef
-	}
-	var updates []update
-	if isTemplate(name) {
-		for iname, t := range m.timers {
-			if tmpl, _ := templateOf(iname); tmpl == name {
-				if _, own := m.files[iname]; !own {
-					updates = append(updates, update{t, m.defineTimerSource(iname, m.sourceWith(iname, content))})
-				}
-			}
-		}
-	} else if t := m.timers[name]; t != nil {
-		updates = append(updates, update{t, def})
-	} else {
-		t := m.newTimer(name, def)
-		m.timers[name] = t
-		t.publish()
-		go t.loop()
-	}
-	m.mu.Unlock()
-	for _, up := range updates {
-		if err := up.t.ask(ctx, "load", up.def); err != nil {
-			return fmt.Errorf("load %s: %w", up.t.name, err)
-		}
-	}
 	return nil
-}
-
-// unloadTimer is Unload for a timer unit: its file, enablement, record
-// and stamp.
-func (m *Manager) unloadTimer(ctx context.Context, name string) error {
-	m.mu.Lock()
-	if _, ok := m.files[name]; !ok && m.timers[name] == nil {
-		m.mu.Unlock()
-		return fmt.Errorf("unit %s: %w", name, service.ErrNotFound)
-	}
-	var victims []*timerUnit
-	for tname, t := range m.timers {
-		if tname == name {
-			victims = append(victims, t)
-		} else if tmpl, _ := templateOf(tname); tmpl == name && isTemplate(name) {
-			if _, own := m.files[tname]; !own {
-				victims = append(victims, t)
-			}
-		}
-	}
-	m.mu.Unlock()
-	for _, t := range victims {
-		if timerActiveState(t.snapshot().Sub) == service.Active {
-			return fmt.Errorf("unit %s: %w", t.name, service.ErrRunning)
-		}
-	}
-	for _, t := range victims {
-		if err := t.ask(ctx, "unload", nil); err != nil {
-			return err
-		}
-		m.mu.Lock()
-		delete(m.timers, t.name)
-		m.mu.Unlock()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.files, name)
-	if err := os.Remove(filepath.Join(m.opts.UnitDir, name)); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("unload %s: %w", name, err)
-	}
-	return m.unlinkInstall(name)
 }
 
 // actTimer starts or stops a timer.

@@ -1339,6 +1339,8 @@ func (u *unit) loadedSpec() *Spec {
 }
 
 // snapshot is the state last published.
+func (u *unit) unitName() string { return u.name }
+
 func (u *unit) snapshot() service.UnitState {
 	u.mu.Lock()
 	defer u.mu.Unlock()
