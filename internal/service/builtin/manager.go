@@ -800,7 +800,7 @@ func unitFileName(name string) string {
 // manager closes. Changes are queued for a slow reader, never dropped.
 func (m *Manager) Subscribe(ctx context.Context) (<-chan service.UnitState, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &subscriber{out: make(chan service.UnitState), wake: make(chan struct{}, 1), cancel: cancel}
+	s := &subscriber{queue: service.NewStateQueue(), out: make(chan service.UnitState), cancel: cancel}
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
@@ -839,45 +839,14 @@ func (m *Manager) broadcast(st service.UnitState) {
 
 // subscriber queues states for one Subscribe channel.
 type subscriber struct {
-	mu     sync.Mutex
-	queue  []service.UnitState
-	wake   chan struct{}
+	queue  *service.StateQueue
 	out    chan service.UnitState
 	cancel context.CancelFunc
 }
 
-func (s *subscriber) push(st service.UnitState) {
-	s.mu.Lock()
-	s.queue = append(s.queue, st)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *subscriber) push(st service.UnitState) { s.queue.Push(st) }
 
 func (s *subscriber) run(ctx context.Context) {
 	defer close(s.out)
-	for {
-		s.mu.Lock()
-		var next *service.UnitState
-		if len(s.queue) > 0 {
-			next = &s.queue[0]
-			s.queue = s.queue[1:]
-		}
-		s.mu.Unlock()
-		if next == nil {
-			select {
-			case <-s.wake:
-				continue
-			case <-ctx.Done():
-				return
-			}
-		}
-		select {
-		case s.out <- *next:
-		case <-ctx.Done():
-			return
-		}
-	}
+	s.queue.Send(ctx, s.out)
 }

@@ -72,8 +72,7 @@ type subscription struct {
 
 	mu     sync.Mutex
 	states map[string]service.UnitState // per unit: the state sent last
-	queue  []service.UnitState
-	wake   chan struct{}
+	queue  *service.StateQueue
 }
 
 // update applies one signal's values, and those of the unit type's
@@ -104,11 +103,7 @@ func (s *subscription) update(name string, unitProps, typeProps map[string]any) 
 	if known && st == prev {
 		return
 	}
-	s.queue = append(s.queue, st)
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.queue.Push(st)
 }
 
 // Subscribe sends every change of the state of this backend's units
@@ -117,7 +112,7 @@ func (s *subscription) update(name string, unitProps, typeProps map[string]any) 
 // never dropped.
 func (m *Manager) Subscribe(ctx context.Context) (<-chan service.UnitState, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &subscription{m: m, cancel: cancel, states: map[string]service.UnitState{}, wake: make(chan struct{}, 1)}
+	s := &subscription{m: m, cancel: cancel, states: map[string]service.UnitState{}, queue: service.NewStateQueue()}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -139,26 +134,5 @@ func (s *subscription) run(ctx context.Context, out chan<- service.UnitState) {
 		s.m.mu.Unlock()
 		close(out)
 	}()
-	for {
-		s.mu.Lock()
-		var next *service.UnitState
-		if len(s.queue) > 0 {
-			next = &s.queue[0]
-			s.queue = s.queue[1:]
-		}
-		s.mu.Unlock()
-		if next == nil {
-			select {
-			case <-s.wake:
-				continue
-			case <-ctx.Done():
-				return
-			}
-		}
-		select {
-		case out <- *next:
-		case <-ctx.Done():
-			return
-		}
-	}
+	s.queue.Send(ctx, out)
 }
