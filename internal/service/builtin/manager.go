@@ -472,29 +472,38 @@ func unloadFrom[U loadedUnit[D], D any](ctx context.Context, m *Manager, name st
 	return m.unlinkInstall(name)
 }
 
-// unitFor is the unit named name, an instance of a loaded template made
-// on first use.
+// unitFor is the service named name, an instance of a loaded template
+// made on first use.
 func (m *Manager) unitFor(name string) (*unit, error) {
+	return loadedFor(m, name, m.units, m.defineSource, m.newUnit)
+}
+
+// loadedFor is the unit of one type named name, from units (m.units or
+// m.timers): an instance of a loaded template is defined and made on
+// first use.
+func loadedFor[U loadedUnit[D], D any](m *Manager, name string, units map[string]U,
+	define func(string, unitSource) D, newUnit func(string, D) U) (U, error) {
+	var none U
 	if err := checkName(name); err != nil {
-		return nil, err
+		return none, err
 	}
 	if isTemplate(name) {
-		return nil, fmt.Errorf("unit %s: %w", name, service.ErrTemplate)
+		return none, fmt.Errorf("unit %s: %w", name, service.ErrTemplate)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, errDetached
+		return none, errDetached
 	}
-	if u := m.units[name]; u != nil {
+	if u := units[name]; u != none {
 		return u, nil
 	}
 	src, ok := m.sourceOf(name)
 	if !ok {
-		return nil, fmt.Errorf("unit %s: %w", name, service.ErrNotFound)
+		return none, fmt.Errorf("unit %s: %w", name, service.ErrNotFound)
 	}
-	u := m.newUnit(name, m.defineSource(name, src))
-	m.units[name] = u
+	u := newUnit(name, define(name, src))
+	units[name] = u
 	u.publish()
 	go u.loop()
 	return u, nil

@@ -899,29 +899,7 @@ func (m *Manager) unitSnapshot(name string) (service.UnitState, bool) {
 // timerFor is the timer named name, an instance of a loaded template
 // made on first use.
 func (m *Manager) timerFor(name string) (*timerUnit, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if isTemplate(name) {
-		return nil, fmt.Errorf("unit %s: %w", name, service.ErrTemplate)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, errDetached
-	}
-	if t := m.timers[name]; t != nil {
-		return t, nil
-	}
-	src, ok := m.sourceOf(name)
-	if !ok {
-		return nil, fmt.Errorf("unit %s: %w", name, service.ErrNotFound)
-	}
-	t := m.newTimer(name, m.defineTimerSource(name, src))
-	m.timers[name] = t
-	t.publish()
-	go t.loop()
-	return t, nil
+	return loadedFor(m, name, m.timers, m.defineTimerSource, m.newTimer)
 }
 
 // checkTimer refuses a file that makes no timer; an empty one masks the
