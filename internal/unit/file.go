@@ -194,6 +194,22 @@ func ParseHash(s string) (Hash, error) {
 	return h, nil
 }
 
+// IsZero reports whether h is the zero hash (no file).
+func (h Hash) IsZero() bool { return h == Hash{} }
+
+// MarshalText writes the hash in hex, so JSON holds it as a string.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads a hash written by MarshalText.
+func (h *Hash) UnmarshalText(b []byte) error {
+	parsed, err := ParseHash(string(b))
+	if err != nil {
+		return err
+	}
+	*h = parsed
+	return nil
+}
+
 // Hash returns fleet's hash of f: the SHA-1 of Bytes, as fleet's
 // unit.UnitFile.Hash computes it (coreos/fleet unit/unit.go). Hash the
 // file as submitted, before Instance or Expand, to match fleet.
