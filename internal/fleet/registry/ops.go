@@ -50,14 +50,14 @@ const (
 	engineDir   = "engine/"
 )
 
-func (r *Registry) unitKey(name string) string        { return r.prefix + unitsDir + name }
-func (r *Registry) contentKey(h unit.Hash) string     { return r.prefix + contentDir + h.String() }
-func (r *Registry) scheduleKey(m, u string) string    { return r.prefix + scheduleDir + m + "/" + u }
-func (r *Registry) unplacedKey(u string) string       { return r.prefix + unplacedDir + u }
-func (r *Registry) machineKey(m string) string        { return r.prefix + machinesDir + m }
-func (r *Registry) metadataKey(m, key string) string  { return r.prefix + metadataDir + m + "/" + key }
-func (r *Registry) stateKey(m, u string) string       { return r.prefix + statesDir + m + "/" + u }
-func (r *Registry) dir(d string) string               { return r.prefix + d }
+func (r *Registry) unitKey(name string) string         { return r.prefix + unitsDir + name }
+func (r *Registry) contentKey(h unit.Hash) string      { return r.prefix + contentDir + h.String() }
+func (r *Registry) scheduleKey(m, u string) string     { return r.prefix + scheduleDir + m + "/" + u }
+func (r *Registry) unplacedKey(u string) string        { return r.prefix + unplacedDir + u }
+func (r *Registry) machineKey(m string) string         { return r.prefix + machinesDir + m }
+func (r *Registry) metadataKey(m, key string) string   { return r.prefix + metadataDir + m + "/" + key }
+func (r *Registry) stateKey(m, u string) string        { return r.prefix + statesDir + m + "/" + u }
+func (r *Registry) dir(d string) string                { return r.prefix + d }
 func (r *Registry) machineScheduleDir(m string) string { return r.prefix + scheduleDir + m + "/" }
 
 // ElectionPrefix is where the engine's election lives.
