@@ -27,6 +27,13 @@
 //	  election-timeout: 1s
 //	units:
 //	  backend: auto               # auto, builtin or systemd
+//	fleet:
+//	  engine: true                # a candidate for the fleet engine
+//	  agent: true                 # run the units fleet schedules here
+//	  ttl: 30s                    # the agent's lease: a dead machine's units move after it
+//	  grace: 0s                   # a cut-off machine stops its units this long after its lease
+//	  listen: 0.0.0.0:49153       # fleet's API and peer journal reads on TCP (TLS with tls-dir)
+//	  prefix: /atoll/fleet/       # where fleet's registry lives in the store
 //
 // A null value, an empty list and an empty mapping count as absent. Numbers
 // and booleans are taken as their text where a string is wanted. Comments,
@@ -73,6 +80,26 @@ type Config struct {
 	Store Store `yaml:"store,omitempty"`
 	// Units configures the machine's service manager.
 	Units Units `yaml:"units,omitempty"`
+	// Fleet configures the machine's part in cluster-wide scheduling.
+	Fleet Fleet `yaml:"fleet,omitempty"`
+}
+
+// Fleet configures the fleet engine and agent of a machine.
+type Fleet struct {
+	// Engine and Agent turn the engine candidate and the agent on or off
+	// (nil means on).
+	Engine *bool `yaml:"engine,omitempty"`
+	Agent  *bool `yaml:"agent,omitempty"`
+	// TTL is the agent's lease (default 30s).
+	TTL Duration `yaml:"ttl,omitempty"`
+	// Grace is how long a machine that lost its lease keeps running its
+	// units (default 0).
+	Grace Duration `yaml:"grace,omitempty"`
+	// Listen is a TCP address for fleet's API; empty serves it on the
+	// local socket only.
+	Listen string `yaml:"listen,omitempty"`
+	// Prefix is where the registry lives in the store.
+	Prefix string `yaml:"prefix,omitempty"`
 }
 
 // Units configures the service manager that runs the machine's units.

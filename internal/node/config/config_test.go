@@ -634,3 +634,23 @@ func TestMergeCannotLoop(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetSection(t *testing.T) {
+	cfg, warnings, err := Parse("node.yaml", []byte("fleet:\n  engine: no\n  ttl: 5s\n  grace: 2s\n  listen: 0.0.0.0:49153\n  prefix: /x/fleet/\n  bogus: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Fleet.Engine == nil || *cfg.Fleet.Engine || cfg.Fleet.Agent != nil || cfg.Fleet.TTL.String() != "5s" ||
+		cfg.Fleet.Grace.String() != "2s" || cfg.Fleet.Listen != "0.0.0.0:49153" || cfg.Fleet.Prefix != "/x/fleet/" {
+		t.Fatalf("fleet %+v", cfg.Fleet)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0].String(), "bogus") {
+		t.Fatalf("warnings %v", warnings)
+	}
+	_, _, err = Parse("node.yaml", []byte("fleet:\n  engine: maybe\n  ttl: 1500ms\n  listen: nowhere\n"))
+	for _, want := range []string{`node.yaml:2: fleet.engine: "maybe" is not true or false`, "node.yaml:3: fleet.ttl", `node.yaml:4: fleet.listen: "nowhere" is not host:port`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	}
+}

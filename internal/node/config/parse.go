@@ -155,8 +155,11 @@ func (d *decoder) syntax(err error) {
 
 // topKeys are the keys known at the top level, in file order.
 func topKeys() []string {
-	return []string{"name", "public-ip", "metadata", "log-level", "tls-dir", "store", "units"}
+	return []string{"name", "public-ip", "metadata", "log-level", "tls-dir", "store", "units", "fleet"}
 }
+
+// fleetKeys are the keys known under fleet.
+func fleetKeys() []string { return []string{"engine", "agent", "ttl", "grace", "listen", "prefix"} }
 
 // unitsKeys are the keys known under units.
 func unitsKeys() []string { return []string{"backend"} }
@@ -197,6 +200,8 @@ func (d *decoder) config(root *yaml.Node) Config {
 			cfg.Store = d.store(e)
 		case "units":
 			cfg.Units = d.units(e)
+		case "fleet":
+			cfg.Fleet = d.fleet(e)
 		default:
 			d.unknown("", e, topKeys())
 		}
@@ -269,6 +274,52 @@ func (d *decoder) units(e entry) Units {
 		}
 	}
 	return u
+}
+
+func (d *decoder) fleet(e entry) Fleet {
+	var f Fleet
+	entries, ok := d.mapping("fleet", e)
+	if !ok {
+		return f
+	}
+	for _, e := range entries {
+		key := "fleet." + e.name
+		switch e.name {
+		case "engine":
+			f.Engine = d.boolean(key, e)
+		case "agent":
+			f.Agent = d.boolean(key, e)
+		case "ttl":
+			d.duration(&f.TTL, key, e)
+		case "grace":
+			d.duration(&f.Grace, key, e)
+		case "listen":
+			d.str(&f.Listen, key, e)
+		case "prefix":
+			d.str(&f.Prefix, key, e)
+		default:
+			d.unknown("fleet", e, fleetKeys())
+		}
+	}
+	return f
+}
+
+// boolean reads true or false (YAML 1.2's words, in any case, and yes/no/on/off).
+func (d *decoder) boolean(key string, e entry) *bool {
+	text, ok := d.scalar(key, e, "true or false")
+	if !ok {
+		return nil
+	}
+	var v bool
+	switch strings.ToLower(text) {
+	case "true", "yes", "on":
+		v = true
+	case "false", "no", "off":
+	default:
+		d.fail(key, e.line, "%q is not true or false", text)
+		return nil
+	}
+	return &v
 }
 
 // metadata reads the free key/value pairs. Values are scalars taken as

@@ -106,6 +106,13 @@ func seenIn(cfg Config) seen {
 	mark("store.heartbeat-interval", st.HeartbeatInterval != 0)
 	mark("store.election-timeout", st.ElectionTimeout != 0)
 	mark("units.backend", cfg.Units.Backend != "")
+	fl := cfg.Fleet
+	mark("fleet.engine", fl.Engine != nil)
+	mark("fleet.agent", fl.Agent != nil)
+	mark("fleet.ttl", fl.TTL != 0)
+	mark("fleet.grace", fl.Grace != 0)
+	mark("fleet.listen", fl.Listen != "")
+	mark("fleet.prefix", fl.Prefix != "")
 	return s
 }
 
@@ -153,7 +160,25 @@ func check(cfg Config, s seen) []Problem {
 	if s.set("units.backend") && !slices.Contains([]string{BackendAuto, BackendBuiltin, BackendSystemd}, cfg.Units.Backend) {
 		c.add("units.backend", "%q is not one of auto, builtin, systemd", cfg.Units.Backend)
 	}
+	c.fleet(cfg.Fleet)
 	return c.problems
+}
+
+func (c *checker) fleet(f Fleet) {
+	if c.seen.set("fleet.ttl") && (time.Duration(f.TTL) < time.Second || time.Duration(f.TTL)%time.Second != 0) {
+		c.add("fleet.ttl", "%s: want a whole number of seconds, at least 1s (etcd leases count in seconds)", f.TTL)
+	}
+	if c.seen.set("fleet.grace") && f.Grace < 0 {
+		c.add("fleet.grace", "%s is negative", f.Grace)
+	}
+	if c.seen.set("fleet.listen") {
+		if _, port, err := net.SplitHostPort(f.Listen); err != nil || port == "" {
+			c.add("fleet.listen", "%q is not host:port", f.Listen)
+		}
+	}
+	if c.seen.set("fleet.prefix") && (!strings.HasPrefix(f.Prefix, "/") || strings.ContainsAny(f.Prefix, " \t\n")) {
+		c.add("fleet.prefix", "%q: want a key prefix starting with /", f.Prefix)
+	}
 }
 
 func (c *checker) name(key, name string) {
