@@ -48,6 +48,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
 	root := newRoot(g)
+	if filepath.Base(args[0]) == "fleetctl" {
+		root = newFleetctlRoot(g) // started as fleetctl: the fleet verbs are the root
+	}
 	root.SetArgs(args[1:])
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -92,6 +95,7 @@ func newRoot(g *globals) *cobra.Command {
 		newImageCmd(g),
 		newRktCmd(g),
 		newUnitCmd(g),
+		newFleetCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print atoll's version",

@@ -99,6 +99,9 @@ func (p *apiPart) handler() http.Handler {
 		writeJSON(w, http.StatusOK, left)
 	})
 	p.unitRoutes(mux)
+	fleet := p.sys.fleetAPI()
+	mux.Handle("/fleet/", fleet)
+	mux.Handle("/v1-alpha/", fleet)
 	return mux
 }
 

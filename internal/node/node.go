@@ -49,6 +49,7 @@ type System struct {
 	store *storePart
 	api   *apiPart
 	units *units
+	fleet *fleetPart
 
 	startupOnce sync.Once
 	stateLock   *os.File
@@ -118,6 +119,11 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	started = true
 	sys.sup.start(ctx, sys.store)
 	sys.sup.start(ctx, sys.api)
+	sys.fleet = &fleetPart{sys: sys}
+	sys.sup.start(ctx, sys.fleet)
+	if sys.cfg.Fleet.Listen != "" {
+		sys.sup.start(ctx, &fleetListenPart{sys: sys, handler: sys.fleetAPI()})
+	}
 	sys.log.Info("atoll node started", "version", version.Version, "machine", sys.machineID,
 		"name", sys.cfg.Name, "ip", sys.identity.publicIP.String(), "tls", sys.identity.tls != nil, "units", sys.units.backend)
 	return sys, nil
@@ -300,7 +306,7 @@ func (s *System) Machine(ctx context.Context) api.Machine {
 		PublicIP: s.identity.publicIP.String(),
 		Metadata: metadata,
 		Version:  version.Version,
-		Roles:    []string{"store-" + st.Role},
+		Roles:    append([]string{"store-" + st.Role}, s.fleet.roles()...),
 		Store:    st,
 	}
 }

@@ -111,7 +111,7 @@ func TestSingleMachineServesHealthAndMachine(t *testing.T) {
 	for _, p := range h.Parts {
 		names = append(names, p.Name+"="+p.State)
 	}
-	if got, want := strings.Join(names, ","), "store=running,api=running"; got != want {
+	if got, want := strings.Join(names, ","), "store=running,api=running,fleet=running"; got != want {
 		t.Errorf("parts = %s, want %s", got, want)
 	}
 	info, err := m.local.Machine(context.Background())

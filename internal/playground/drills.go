@@ -11,6 +11,8 @@ import (
 
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
+	"atoll.dev/atoll/internal/node"
+	"atoll.dev/atoll/internal/service/builtin"
 )
 
 // MachineStatus is one row of Status.
@@ -176,6 +178,29 @@ func (c *Cluster) Stop(opts Options, machine string, sig syscall.Signal) error {
 		}
 		return nil
 	})
+}
+
+// Crash is a power cut: the machine's daemon and every process of its
+// units die at once (SIGKILL), as when the machine itself dies. (Stop
+// with SIGKILL kills the daemon only: units outlive their daemon.) Pods'
+// own processes, which run in cgroups of their own, are left to Down.
+func (c *Cluster) Crash(opts Options, machine string) error {
+	m, err := c.Machine(machine)
+	if err != nil {
+		return err
+	}
+	paths := node.Paths{Root: m.Root, RunDir: m.RunDir}
+	id, err := os.ReadFile(paths.MachineIDFile())
+	if err != nil {
+		return fmt.Errorf("playground: crash %s: %w", machine, err)
+	}
+	if err := c.Stop(opts, machine, syscall.SIGKILL); err != nil {
+		return err
+	}
+	if err := builtin.RemoveCgroupTree(node.UnitCgroupParent(paths, strings.TrimSpace(string(id)))); err != nil {
+		return fmt.Errorf("playground: crash %s: units: %w", machine, err)
+	}
+	return nil
 }
 
 // Start starts a stopped machine's daemon again.

@@ -246,6 +246,12 @@ func (m Machine) tlsDir() string { return filepath.Join(m.Root, "etc", "atoll", 
 
 func (m Machine) configFile() string { return filepath.Join(m.Root, "etc", "atoll", "node.yaml") }
 
+// PlaygroundFleetTTL is the fleet agents' lease in the playground.
+const PlaygroundFleetTTL = config.Duration(5 * time.Second)
+
+// FleetPort is where each playground machine serves fleet's API on TCP.
+const FleetPort = 49153
+
 func (c *Cluster) writeConfigs() error {
 	var initial []string
 	for _, m := range c.Machines {
@@ -261,6 +267,10 @@ func (c *Cluster) writeConfigs() error {
 			// The machines share the host: its systemd, if any, is no
 			// machine's own.
 			Units: config.Units{Backend: config.BackendBuiltin},
+			// A short lease, so that a machine stopped by hand loses its
+			// units to the others in seconds; every machine serves
+			// fleet's API on TCP, so that journals are read across them.
+			Fleet: config.Fleet{TTL: PlaygroundFleetTTL, Listen: net.JoinHostPort("0.0.0.0", strconv.Itoa(FleetPort))},
 		}
 		if c.TLS {
 			cfg.TLSDir = m.tlsDir()

@@ -2,7 +2,11 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -39,11 +43,15 @@ func (r *Registry) Commit(ctx context.Context, f Fence, ops []clientv3.Op) error
 func (r *Registry) commit(ctx context.Context, f *Fence, ops []clientv3.Op) error {
 	for len(ops) > 0 {
 		n := min(len(ops), MaxOps)
-		txn := r.c.Txn(ctx)
-		if f != nil {
-			txn = txn.If(f.cmp())
-		}
-		resp, err := txn.Then(ops[:n]...).Commit()
+		var resp *clientv3.TxnResponse
+		err := retry(ctx, func() (err error) {
+			txn := r.c.Txn(ctx)
+			if f != nil {
+				txn = txn.If(f.cmp())
+			}
+			resp, err = txn.Then(ops[:n]...).Commit()
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("registry: %w", err)
 		}
@@ -53,6 +61,30 @@ func (r *Registry) commit(ctx context.Context, f *Fence, ops []clientv3.Op) erro
 		ops = ops[n:]
 	}
 	return nil
+}
+
+// retry runs an idempotent write again when etcd says it lost its leader
+// meanwhile (the write may or may not have applied; doing it again is the
+// same), a few times, while ctx lasts.
+func retry(ctx context.Context, write func() error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = write()
+		if attempt == 4 || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}
+
+// transient says whether err is etcd changing leaders under a request.
+func transient(err error) bool {
+	return errors.Is(err, rpctypes.ErrLeaderChanged) || errors.Is(err, rpctypes.ErrNoLeader) ||
+		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail)
 }
 
 // OpPlace writes a schedule entry.
@@ -87,21 +119,13 @@ func (r *Registry) EngineSnapshot(ctx context.Context) (*Snapshot, error) {
 // last Batch with Err).
 func (r *Registry) WatchEngine(ctx context.Context, rev int64) <-chan Batch {
 	out := make(chan Batch)
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
-	run := func(key string, opts ...clientv3.OpOption) {
-		r.watch(ctx, rev, out, key, opts...)
-		cancel() // one watch failing ends both
-		done <- struct{}{}
-	}
-	// The layout sorts states/ between schedule/ and unplaced/: watch the
-	// range before it and the range after it.
-	go run(r.prefix, clientv3.WithRange(r.dir(statesDir)))
-	go run(r.dir(statesDir[:len(statesDir)-1]+"0"), clientv3.WithRange(clientv3.GetPrefixRangeEnd(r.prefix)))
+	// The layout sorts agent-states/ before every other key space: one
+	// watch from just after it to the end of the prefix sees the rest, in
+	// revision order (a submit's file and unit arrive together).
+	from := r.dir(statesDir[:len(statesDir)-1] + "0")
 	go func() {
-		<-done
-		<-done
-		close(out)
+		defer close(out)
+		r.watch(ctx, rev, out, from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(r.prefix)))
 	}()
 	return out
 }

@@ -93,6 +93,27 @@ func (r *Registry) ParseKey(raw []byte) (Key, error) {
 	return Key{Kind: KindOther}, nil
 }
 
+// DecodeUnit reads a unit's value; rev is the key's ModRevision.
+func DecodeUnit(k Key, value []byte, rev int64) (Unit, error) {
+	var u Unit
+	if err := json.Unmarshal(value, &u); err != nil {
+		return Unit{}, fmt.Errorf("registry: unit %s: %w", k.Unit, err)
+	}
+	u.Name = k.Unit
+	u.Revision = rev
+	return u, nil
+}
+
+// DecodeUnplaced reads an unplaced record.
+func DecodeUnplaced(k Key, value []byte) (Unplaced, error) {
+	var u Unplaced
+	if err := json.Unmarshal(value, &u); err != nil {
+		return u, fmt.Errorf("registry: unplaced %s: %w", k.Unit, err)
+	}
+	u.Unit = k.Unit
+	return u, nil
+}
+
 // DecodePlacement reads a schedule entry's value.
 func DecodePlacement(k Key, value []byte) (Placement, error) {
 	var p Placement

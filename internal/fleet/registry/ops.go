@@ -46,7 +46,7 @@ const (
 	unplacedDir = "unplaced/"
 	machinesDir = "machines/"
 	metadataDir = "metadata/"
-	statesDir   = "states/"
+	statesDir   = "agent-states/" // sorts first: the engine watches what follows
 	engineDir   = "engine/"
 )
 
@@ -78,10 +78,13 @@ func (r *Registry) Submit(ctx context.Context, f *unit.File, desired DesiredStat
 	if err != nil {
 		return err
 	}
-	_, err = r.c.Txn(ctx).Then(
-		clientv3.OpPut(r.contentKey(h), string(f.Bytes())),
-		clientv3.OpPut(r.unitKey(f.Name), string(u)),
-	).Commit()
+	err = retry(ctx, func() error {
+		_, err := r.c.Txn(ctx).Then(
+			clientv3.OpPut(r.contentKey(h), string(f.Bytes())),
+			clientv3.OpPut(r.unitKey(f.Name), string(u)),
+		).Commit()
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("submit %s: %w", f.Name, err)
 	}
@@ -139,17 +142,7 @@ func (r *Registry) Unit(ctx context.Context, name string) (Unit, error) {
 	if len(resp.Kvs) == 0 {
 		return Unit{}, fmt.Errorf("unit %s: %w", name, ErrNotFound)
 	}
-	return decodeUnit(resp.Kvs[0], name)
-}
-
-func decodeUnit(kv *mvccpb.KeyValue, name string) (Unit, error) {
-	var u Unit
-	if err := json.Unmarshal(kv.Value, &u); err != nil {
-		return Unit{}, fmt.Errorf("registry: unit %s: %w", name, err)
-	}
-	u.Name = name
-	u.Revision = kv.ModRevision
-	return u, nil
+	return DecodeUnit(Key{Kind: KindUnit, Unit: name}, resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
 }
 
 // File reads the unit file with hash h, parsed under the given unit name.
@@ -192,11 +185,13 @@ func (r *Registry) snapshot(ctx context.Context, dirs []string) (*Snapshot, erro
 		return nil, fmt.Errorf("registry snapshot: %w", err)
 	}
 	s := &Snapshot{
-		Revision: resp.Header.Revision,
-		Units:    map[string]Unit{},
-		Files:    map[unit.Hash][]byte{},
-		Unplaced: map[string]Unplaced{},
-		Machines: map[string]Machine{},
+		Revision:   resp.Header.Revision,
+		Units:      map[string]Unit{},
+		Files:      map[unit.Hash][]byte{},
+		Unplaced:   map[string]Unplaced{},
+		Machines:   map[string]Machine{},
+		Registered: map[string]Machine{},
+		Overrides:  map[string]map[string]string{},
 	}
 	for i := range dirs {
 		for _, kv := range resp.Responses[i].GetResponseRange().Kvs {
@@ -217,7 +212,7 @@ func (s *Snapshot) apply(r *Registry, kv *mvccpb.KeyValue) error {
 	}
 	switch k.Kind {
 	case KindUnit:
-		u, err := decodeUnit(kv, k.Unit)
+		u, err := DecodeUnit(k, kv.Value, kv.ModRevision)
 		if err != nil {
 			return err
 		}
@@ -231,11 +226,10 @@ func (s *Snapshot) apply(r *Registry, kv *mvccpb.KeyValue) error {
 		}
 		s.Schedule = append(s.Schedule, p)
 	case KindUnplaced:
-		var u Unplaced
-		if err := json.Unmarshal(kv.Value, &u); err != nil {
-			return fmt.Errorf("registry: unplaced %s: %w", k.Unit, err)
+		u, err := DecodeUnplaced(k, kv.Value)
+		if err != nil {
+			return err
 		}
-		u.Unit = k.Unit
 		s.Unplaced[k.Unit] = u
 	case KindMachine:
 		m, err := DecodeMachine(kv.Value)
@@ -243,7 +237,14 @@ func (s *Snapshot) apply(r *Registry, kv *mvccpb.KeyValue) error {
 			return err
 		}
 		s.Machines[k.Machine] = m
+		s.Registered[k.Machine] = m
 	case KindMetadata:
+		o := s.Overrides[k.Machine]
+		if o == nil {
+			o = map[string]string{}
+			s.Overrides[k.Machine] = o
+		}
+		o[k.Key] = string(kv.Value)
 		if m, ok := s.Machines[k.Machine]; ok {
 			m.Metadata = withOverride(m.Metadata, k.Key, string(kv.Value))
 			s.Machines[k.Machine] = m

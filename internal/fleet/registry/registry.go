@@ -14,7 +14,7 @@
 //	unplaced/<unit>             {"hash","reason","rejected":{...}}   the engine leader, fenced
 //	machines/<machine>          {"id","name","publicIP",...}         the machine's agent, on its lease
 //	metadata/<machine>/<key>    value                                operators (PATCH /machines)
-//	states/<machine>/<unit>     {"hash","load","active","sub",...}   the machine's agent, on its lease
+//	agent-states/<machine>/<unit>  {"hash","load","active",...}       the machine's agent, on its lease
 //	engine/                     the engine's election (etcd's concurrency.Election)
 //
 // A unit file is stored once under the SHA-1 fleet computes for it
@@ -31,7 +31,9 @@
 //
 // Machine presence and unit states live on the agent's lease: when a
 // machine dies, its keys go with its lease and the engine, watching
-// machines/, moves its units.
+// machines/, moves its units. The states sort before every other key space
+// so that the engine watches everything else with one watch, in revision
+// order, and is never woken by the agents' reports.
 //
 // The engine's writes are fenced: each carries, in the same transaction,
 // the condition that the engine's election key still exists with the
@@ -122,7 +124,7 @@ type Machine struct {
 }
 
 // UnitState is what a machine's agent reports of one unit it runs:
-// states/<machine>/<unit>.
+// agent-states/<machine>/<unit>.
 type UnitState struct {
 	Unit        string    `json:"-"`
 	Machine     string    `json:"-"`
@@ -149,5 +151,10 @@ type Snapshot struct {
 	Schedule []Placement // by unit, then machine
 	Unplaced map[string]Unplaced
 	Machines map[string]Machine // live machines, operator metadata merged
-	States   []UnitState        // by unit, then machine
+	// Registered are the live machines as they registered, and
+	// Overrides the operator's metadata by machine (of live machines or
+	// not): what Machines merges.
+	Registered map[string]Machine
+	Overrides  map[string]map[string]string
+	States     []UnitState // by unit, then machine
 }

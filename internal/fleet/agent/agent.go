@@ -1,0 +1,481 @@
+// Package agent is fleet's part on every machine: it keeps the machine
+// present in the registry on an etcd lease, watches the machine's own part
+// of the schedule (and nothing else), converges the scheduled units onto
+// the node's service manager, and reports their states on its lease.
+//
+// # Converging
+//
+// The agent is level-triggered: on every schedule change, every state
+// change of one of its units, and every few seconds regardless, it
+// compares the schedule with what it has done and acts. A unit scheduled
+// here is loaded (its file fetched once per hash); a launched one is
+// started once per file and desired state, after which systemd's own
+// Restart= policy governs it, as under fleet; a new file stops the unit,
+// loads the file and starts it again. A unit no longer scheduled here is
+// stopped and unloaded. The units it loaded, their hashes and its lease
+// are kept in a state file written atomically, so an agent restarted
+// within its lease's TTL takes its lease and its units back and nothing
+// moves (fleet stopped every unit when fleetd stopped).
+//
+// # Losing the lease (partitions)
+//
+// The agent renews its lease every TTL/3. It reckons the lease alive
+// until the time it sent its last successful renewal plus nine tenths of
+// the TTL: earlier than etcd itself can expire it, after which the engine
+// moves its units, by a tenth of the TTL to spare for a slow clock tick. When that deadline has passed by the grace period without a
+// renewal, the agent stops every unit it runs, so a unit runs in two
+// places for at most the grace period. The default grace is zero: units
+// stop before the engine can move them, and never run twice. A store
+// outage longer than the TTL then stops units too; a grace period rides
+// out such outages at the cost of that window. Once the store answers
+// again, the agent takes a new lease, registers again and converges onto
+// whatever the schedule then says.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
+
+	"atoll.dev/atoll/internal/fleet/registry"
+	"atoll.dev/atoll/internal/fsutil"
+	"atoll.dev/atoll/internal/service"
+	"atoll.dev/atoll/internal/unit"
+)
+
+// Options configure the agent.
+type Options struct {
+	Registry *registry.Registry
+	Manager  service.Manager
+	// Machine is how the machine registers: its ID, name, address,
+	// metadata, API URL and version.
+	Machine registry.Machine
+	// TTL is the lease's time to live (default 30 s, fleet's agent_ttl).
+	TTL time.Duration
+	// Grace is how long after the lease is reckoned lost the units keep
+	// running (default 0).
+	Grace time.Duration
+	// StateFile keeps the lease and the units the agent loaded.
+	StateFile string
+	// Parallel bounds the unit operations run at once (default 16).
+	Parallel int
+	// Reconcile is how often the agent converges without a change
+	// (default 5 s, fleet's agent reconcile interval).
+	Reconcile time.Duration
+	Log       *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.TTL <= 0 {
+		o.TTL = 30 * time.Second
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 16
+	}
+	if o.Reconcile <= 0 {
+		o.Reconcile = 5 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// saved is the state file.
+type saved struct {
+	Lease clientv3.LeaseID `json:"lease,omitempty"`
+	// Units are the units this agent loaded, with what it did of them.
+	Units map[string]owned `json:"units"`
+}
+
+// owned is one unit the agent loaded.
+type owned struct {
+	Hash unit.Hash `json:"hash"`
+	// Reached is loaded, or launched once the agent started the unit
+	// for this file.
+	Reached registry.DesiredState `json:"reached"`
+}
+
+// Agent is one machine's fleet agent.
+type Agent struct {
+	o Options
+
+	mu       sync.Mutex // guards the fields below, read by Status
+	saved    saved
+	lease    clientv3.LeaseID // 0 while it has none
+	deadline time.Time        // the lease is surely alive until then
+	fenced   bool             // units stopped after the lease was lost
+	schedule map[string]registry.Placement
+	errs     map[string]string
+	reported map[string]registry.UnitState
+
+	files map[unit.Hash][]byte // unit files by hash, fetched once
+}
+
+// New reads the agent's state file (a missing one is a fresh agent).
+func New(o Options) (*Agent, error) {
+	o.setDefaults()
+	if o.Registry == nil || o.Manager == nil || o.Machine.ID == "" {
+		return nil, errors.New("fleet agent: a registry, a service manager and a machine ID are needed")
+	}
+	a := &Agent{
+		o:        o,
+		saved:    saved{Units: map[string]owned{}},
+		schedule: map[string]registry.Placement{},
+		errs:     map[string]string{},
+		reported: map[string]registry.UnitState{},
+		files:    map[unit.Hash][]byte{},
+	}
+	if o.StateFile != "" {
+		b, err := os.ReadFile(o.StateFile)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("fleet agent state: %w", err)
+		default:
+			if err := json.Unmarshal(b, &a.saved); err != nil {
+				return nil, fmt.Errorf("fleet agent state %s: %w", o.StateFile, err)
+			}
+			if a.saved.Units == nil {
+				a.saved.Units = map[string]owned{}
+			}
+		}
+	}
+	return a, nil
+}
+
+// Status is what the agent reports of itself.
+type Status struct {
+	Lease    int64     `json:"lease,omitempty"`
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Fenced is true while the units are stopped because the lease was
+	// lost.
+	Fenced bool              `json:"fenced,omitempty"`
+	Units  []string          `json:"units,omitempty"`
+	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// Status reports the agent's lease and units.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return Status{Lease: int64(a.lease), Deadline: a.deadline, Fenced: a.fenced,
+		Units: slices.Sorted(maps.Keys(a.saved.Units)), Errors: maps.Clone(a.errs)}
+}
+
+func (a *Agent) save() error {
+	if a.o.StateFile == "" {
+		return nil
+	}
+	a.mu.Lock()
+	b, err := json.MarshalIndent(a.saved, "", "  ")
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(a.o.StateFile), 0o755); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(a.o.StateFile, b, 0o600)
+}
+
+// leaseEvent is what the lease keeper says.
+type leaseEvent struct {
+	lease    clientv3.LeaseID
+	deadline time.Time
+	lost     bool // the lease is gone; get a new one
+}
+
+// Run keeps the machine registered and its units converged until ctx
+// ends. The units keep running when it returns.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	states, err := a.o.Manager.Subscribe(ctx)
+	if err != nil {
+		return fmt.Errorf("fleet agent: %w", err)
+	}
+	leases := make(chan leaseEvent, 4)
+	go a.keepLease(ctx, leases)
+
+	var (
+		watch       <-chan registry.Batch
+		stopWatch   = func() {}
+		fence       = time.NewTimer(time.Hour)
+		tick        = time.NewTicker(a.o.Reconcile)
+		needConverg = false
+	)
+	fence.Stop()
+	defer tick.Stop()
+	defer func() { stopWatch() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev := <-leases:
+			if ev.lost {
+				a.o.Log.Warn("fleet agent lost its lease; getting a new one", "grace", a.o.Grace)
+				a.mu.Lock()
+				a.lease = 0
+				a.mu.Unlock()
+				stopWatch()
+				watch = nil
+				continue
+			}
+			a.mu.Lock()
+			fresh := a.lease != ev.lease
+			a.lease, a.deadline = ev.lease, ev.deadline
+			a.mu.Unlock()
+			fence.Reset(time.Until(ev.deadline.Add(a.o.Grace)))
+			if fresh {
+				a.reported = map[string]registry.UnitState{} // a new lease holds no states yet
+				wctx, cancelWatch := context.WithCancel(ctx)
+				stopWatch = cancelWatch
+				watch, err = a.readSchedule(wctx)
+				if err != nil {
+					a.o.Log.Warn("fleet agent cannot read its schedule", "err", err)
+					cancelWatch()
+					watch = nil
+				}
+				needConverg = true
+			}
+		case b, ok := <-watch:
+			if !ok {
+				watch = nil
+				continue
+			}
+			if b.Err != nil {
+				a.o.Log.Info("fleet agent schedule watch ended; reading it again", "err", b.Err)
+				stopWatch()
+				wctx, cancelWatch := context.WithCancel(ctx)
+				stopWatch = cancelWatch
+				if watch, err = a.readSchedule(wctx); err != nil {
+					cancelWatch()
+					watch = nil
+				}
+			} else {
+				a.applySchedule(b)
+			}
+			needConverg = true
+		case st := <-states:
+			a.mu.Lock()
+			_, mine := a.saved.Units[st.Name]
+			a.mu.Unlock()
+			if !mine {
+				continue
+			}
+			needConverg = true
+		case <-tick.C:
+			needConverg = true
+			if watch == nil && a.currentLease() != 0 {
+				wctx, cancelWatch := context.WithCancel(ctx)
+				stopWatch = cancelWatch
+				if watch, err = a.readSchedule(wctx); err != nil {
+					cancelWatch()
+					watch = nil
+				}
+			}
+		case <-fence.C:
+			a.stopAll(ctx)
+			continue
+		}
+		if needConverg && !a.isFenced() {
+			needConverg = false
+			a.converge(ctx)
+		}
+	}
+}
+
+func (a *Agent) currentLease() clientv3.LeaseID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lease
+}
+
+func (a *Agent) isFenced() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fenced && a.lease != 0 && time.Now().Before(a.deadline) {
+		a.fenced = false // a new lease: converge again
+		a.o.Log.Info("fleet agent has a lease again; converging")
+	}
+	return a.fenced
+}
+
+// readSchedule reads this machine's schedule and watches it from there.
+func (a *Agent) readSchedule(ctx context.Context) (<-chan registry.Batch, error) {
+	placements, rev, err := a.o.Registry.MachineSchedule(ctx, a.o.Machine.ID)
+	if err != nil {
+		return nil, err
+	}
+	sched := map[string]registry.Placement{}
+	for _, p := range placements {
+		sched[p.Unit] = p
+	}
+	a.mu.Lock()
+	a.schedule = sched
+	a.mu.Unlock()
+	return a.o.Registry.WatchMachineSchedule(ctx, a.o.Machine.ID, rev+1), nil
+}
+
+func (a *Agent) applySchedule(b registry.Batch) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range b.Events {
+		if e.Key.Kind != registry.KindPlacement {
+			continue
+		}
+		if e.Deleted {
+			delete(a.schedule, e.Key.Unit)
+			continue
+		}
+		p, err := registry.DecodePlacement(e.Key, e.Value)
+		if err != nil {
+			a.o.Log.Warn("fleet agent skipped a schedule entry", "err", err)
+			continue
+		}
+		a.schedule[p.Unit] = p
+	}
+}
+
+// keepLease takes the saved lease back or a new one, registers the
+// machine on it and renews it every TTL/3, until ctx ends.
+func (a *Agent) keepLease(ctx context.Context, out chan<- leaseEvent) {
+	cli := a.o.Registry.Client()
+	ttl := int64(a.o.TTL.Round(time.Second) / time.Second)
+	if ttl < 1 {
+		ttl = 1
+	}
+	a.mu.Lock()
+	lease := a.saved.Lease
+	a.mu.Unlock()
+	backoff := 200 * time.Millisecond
+	registered := false // on the lease taken back, the machine's key may be gone
+	for ctx.Err() == nil {
+		sent := time.Now()
+		if lease != 0 {
+			rctx, cancel := context.WithTimeout(ctx, a.o.TTL/3)
+			resp, err := cli.KeepAliveOnce(rctx, lease)
+			if err == nil && resp.TTL > 0 && !registered {
+				if err = a.o.Registry.Register(rctx, lease, a.o.Machine); err == nil {
+					registered = true
+					a.o.Log.Info("fleet agent took its lease back", "machine", a.o.Machine.ID, "lease", int64(lease))
+				}
+			}
+			cancel()
+			switch {
+			case err == nil && resp.TTL > 0:
+				select {
+				case out <- leaseEvent{lease: lease, deadline: reckon(sent, resp.TTL)}:
+				case <-ctx.Done():
+					return
+				}
+				sleep(ctx, a.o.TTL/3)
+				continue
+			case errors.Is(err, rpctypes.ErrLeaseNotFound) || err == nil:
+				lease = 0
+				select {
+				case out <- leaseEvent{lost: true}:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			default:
+				// The store does not answer: try again soon; the
+				// deadline runs on meanwhile.
+				sleep(ctx, min(time.Second, a.o.TTL/6))
+				continue
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, a.o.TTL/3)
+		granted, err := cli.Grant(rctx, ttl)
+		if err == nil {
+			err = a.o.Registry.Register(rctx, granted.ID, a.o.Machine)
+		}
+		cancel()
+		if err != nil {
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		lease, registered = granted.ID, true
+		a.mu.Lock()
+		a.saved.Lease = lease
+		a.mu.Unlock()
+		if err := a.save(); err != nil {
+			a.o.Log.Warn("fleet agent cannot save its state", "err", err)
+		}
+		a.o.Log.Info("fleet agent registered", "machine", a.o.Machine.ID, "lease", int64(lease), "ttl", ttl)
+		select {
+		case out <- leaseEvent{lease: lease, deadline: reckon(sent, granted.TTL)}:
+		case <-ctx.Done():
+			return
+		}
+		sleep(ctx, a.o.TTL/3)
+	}
+}
+
+// reckon is until when a lease renewed (or granted) by a request sent at
+// sent, for ttl seconds, is surely alive.
+func reckon(sent time.Time, ttl int64) time.Time {
+	d := time.Duration(ttl) * time.Second
+	return sent.Add(d - d/10)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// stopAll stops every unit the agent runs: the lease is lost and the
+// grace period over.
+func (a *Agent) stopAll(ctx context.Context) {
+	a.mu.Lock()
+	if a.fenced || (a.lease != 0 && time.Now().Before(a.deadline.Add(a.o.Grace))) {
+		a.mu.Unlock()
+		return
+	}
+	a.fenced = true
+	names := slices.Sorted(maps.Keys(a.saved.Units))
+	a.mu.Unlock()
+	a.o.Log.Warn("fleet agent stopping its units: its lease is lost and the grace period over", "units", len(names))
+	a.forEach(ctx, names, func(ctx context.Context, name string) {
+		if err := a.o.Manager.Stop(ctx, name); err != nil && !errors.Is(err, service.ErrNotFound) {
+			a.o.Log.Warn("fleet agent could not stop a unit", "unit", name, "err", err)
+		}
+		a.mu.Lock()
+		o := a.saved.Units[name]
+		o.Reached = registry.Loaded
+		a.saved.Units[name] = o
+		a.mu.Unlock()
+	})
+	if err := a.save(); err != nil {
+		a.o.Log.Warn("fleet agent cannot save its state", "err", err)
+	}
+}
+
+// forEach runs fn for each name, Parallel at a time.
+func (a *Agent) forEach(ctx context.Context, names []string, fn func(context.Context, string)) {
+	var g errgroup.Group
+	g.SetLimit(a.o.Parallel)
+	for _, name := range names {
+		g.Go(func() error { fn(ctx, name); return nil })
+	}
+	g.Wait()
+}

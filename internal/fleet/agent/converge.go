@@ -1,0 +1,201 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"atoll.dev/atoll/internal/fleet/registry"
+	"atoll.dev/atoll/internal/service"
+)
+
+// converge makes the service manager run what the schedule says, then
+// reports the states of the units that changed.
+func (a *Agent) converge(ctx context.Context) {
+	a.mu.Lock()
+	schedule := maps.Clone(a.schedule)
+	var gone []string
+	for name := range a.saved.Units {
+		if _, ok := schedule[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	a.mu.Unlock()
+	slices.Sort(gone)
+
+	// Units no longer scheduled here: stop and unload them.
+	a.forEach(ctx, gone, func(ctx context.Context, name string) {
+		err := a.o.Manager.Stop(ctx, name)
+		if err == nil || errors.Is(err, service.ErrNotFound) {
+			err = a.o.Manager.Unload(ctx, name)
+		}
+		if err != nil && !errors.Is(err, service.ErrNotFound) {
+			a.setErr(name, "stop and unload: "+err.Error())
+			return
+		}
+		a.mu.Lock()
+		delete(a.saved.Units, name)
+		delete(a.errs, name)
+		a.mu.Unlock()
+		a.o.Log.Info("fleet agent unloaded a unit", "unit", name)
+	})
+	changed := len(gone) > 0
+
+	// Units scheduled here: load each new file, then reach the desired
+	// state once per file and desired state.
+	names := slices.Sorted(maps.Keys(schedule))
+	a.forEach(ctx, names, func(ctx context.Context, name string) {
+		p := schedule[name]
+		a.mu.Lock()
+		have, loaded := a.saved.Units[name]
+		a.mu.Unlock()
+		if loaded && have.Hash == p.Hash && (have.Reached == p.DesiredState) {
+			return
+		}
+		if !loaded || have.Hash != p.Hash {
+			if loaded && have.Reached == registry.Launched {
+				if err := a.o.Manager.Stop(ctx, name); err != nil && !errors.Is(err, service.ErrNotFound) {
+					a.setErr(name, "stop for a new unit file: "+err.Error())
+					return
+				}
+			}
+			text, err := a.file(ctx, name, p)
+			if err == nil {
+				err = a.o.Manager.Load(ctx, name, text)
+			}
+			if err != nil {
+				a.setErr(name, "load: "+err.Error())
+				return
+			}
+			have = owned{Hash: p.Hash, Reached: registry.Loaded}
+			a.setOwned(name, have)
+		}
+		switch {
+		case p.DesiredState == registry.Launched && have.Reached != registry.Launched:
+			err := a.o.Manager.Start(ctx, name)
+			// A unit that failed to start is launched all the same, as
+			// under fleet: its state says it failed, and its Restart=
+			// policy is the manager's business.
+			have.Reached = registry.Launched
+			a.setOwned(name, have)
+			if err != nil {
+				a.setErr(name, "start: "+err.Error())
+				return
+			}
+		case p.DesiredState == registry.Loaded && have.Reached == registry.Launched:
+			if err := a.o.Manager.Stop(ctx, name); err != nil && !errors.Is(err, service.ErrNotFound) {
+				a.setErr(name, "stop: "+err.Error())
+				return
+			}
+			have.Reached = registry.Loaded
+			a.setOwned(name, have)
+		}
+		a.setErr(name, "")
+	})
+	if changed || len(names) > 0 {
+		if err := a.save(); err != nil {
+			a.o.Log.Warn("fleet agent cannot save its state", "err", err)
+		}
+	}
+	a.report(ctx, gone)
+}
+
+// file fetches a unit's file, once per hash.
+func (a *Agent) file(ctx context.Context, name string, p registry.Placement) ([]byte, error) {
+	a.mu.Lock()
+	text, ok := a.files[p.Hash]
+	a.mu.Unlock()
+	if ok {
+		return text, nil
+	}
+	f, err := a.o.Registry.File(ctx, name, p.Hash)
+	if err != nil {
+		return nil, err
+	}
+	text = f.Bytes()
+	a.mu.Lock()
+	a.files[p.Hash] = text
+	a.mu.Unlock()
+	return text, nil
+}
+
+func (a *Agent) setOwned(name string, o owned) {
+	a.mu.Lock()
+	a.saved.Units[name] = o
+	a.mu.Unlock()
+}
+
+func (a *Agent) setErr(name, msg string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if msg == "" {
+		delete(a.errs, name)
+		return
+	}
+	if a.errs[name] != msg {
+		a.o.Log.Warn("fleet agent could not converge a unit", "unit", name, "err", msg)
+	}
+	a.errs[name] = msg
+}
+
+// report writes the states of this machine's units that changed since
+// they were last written, on the lease, and removes those of units gone.
+func (a *Agent) report(ctx context.Context, gone []string) {
+	a.mu.Lock()
+	lease := a.lease
+	units := maps.Clone(a.saved.Units)
+	errs := maps.Clone(a.errs)
+	a.mu.Unlock()
+	if lease == 0 {
+		return
+	}
+	var changed []registry.UnitState
+	for _, name := range slices.Sorted(maps.Keys(units)) {
+		o := units[name]
+		st, err := a.o.Manager.State(ctx, name)
+		if err != nil && !errors.Is(err, service.ErrNotFound) {
+			continue
+		}
+		if errors.Is(err, service.ErrNotFound) {
+			st.Load = service.NotFound
+			st.Active = service.Inactive
+			st.Sub = "dead"
+		}
+		us := registry.UnitState{Unit: name, Machine: a.o.Machine.ID, Hash: o.Hash,
+			LoadState: string(st.Load), ActiveState: string(st.Active), SubState: st.Sub,
+			Reached: o.Reached, Error: errs[name]}
+		prev, ok := a.reported[name]
+		us.Since = prev.Since
+		if ok && prev == us {
+			continue
+		}
+		us.Since = time.Now().UTC()
+		changed = append(changed, us)
+	}
+	var deleted []string
+	for _, name := range gone {
+		if _, ok := a.reported[name]; ok {
+			deleted = append(deleted, name)
+		}
+	}
+	if len(changed) > 0 {
+		if err := a.o.Registry.PutStates(ctx, lease, changed); err != nil {
+			a.o.Log.Warn("fleet agent cannot report unit states", "err", err)
+			return
+		}
+		for _, us := range changed {
+			a.reported[us.Unit] = us
+		}
+	}
+	if len(deleted) > 0 {
+		if err := a.o.Registry.DeleteStates(ctx, a.o.Machine.ID, deleted); err != nil {
+			a.o.Log.Warn("fleet agent cannot remove unit states", "err", err)
+			return
+		}
+		for _, name := range deleted {
+			delete(a.reported, name)
+		}
+	}
+}

@@ -1,0 +1,344 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"atoll.dev/atoll/internal/fleet/registry"
+	"atoll.dev/atoll/internal/fleet/scheduler"
+	"atoll.dev/atoll/internal/unit"
+)
+
+// cluster is the leader's copy of the registry, kept by the watch.
+type cluster struct {
+	reg *registry.Registry
+	log *slog.Logger
+
+	units      map[string]registry.Unit
+	files      map[unit.Hash][]byte
+	fleets     map[string]parsedFleet // by unit name
+	registered map[string]registry.Machine
+	overrides  map[string]map[string]string
+	// schedule is unit -> machine -> entry: one machine for a unit, one
+	// per machine it runs on for a global unit.
+	schedule map[string]map[string]registry.Placement
+	unplaced map[string]registry.Unplaced
+}
+
+// parsedFleet is a unit's [X-Fleet] section, read once per file.
+type parsedFleet struct {
+	hash  unit.Hash
+	fleet unit.Fleet
+	err   error
+}
+
+func newCluster(reg *registry.Registry, log *slog.Logger) *cluster {
+	return &cluster{
+		reg:        reg,
+		log:        log,
+		units:      map[string]registry.Unit{},
+		files:      map[unit.Hash][]byte{},
+		fleets:     map[string]parsedFleet{},
+		registered: map[string]registry.Machine{},
+		overrides:  map[string]map[string]string{},
+		schedule:   map[string]map[string]registry.Placement{},
+		unplaced:   map[string]registry.Unplaced{},
+	}
+}
+
+func (c *cluster) load(s *registry.Snapshot) {
+	c.units = s.Units
+	c.files = s.Files
+	c.registered = s.Registered
+	c.overrides = s.Overrides
+	c.unplaced = s.Unplaced
+	for _, p := range s.Schedule {
+		c.setPlacement(p)
+	}
+}
+
+func (c *cluster) setPlacement(p registry.Placement) {
+	byMachine := c.schedule[p.Unit]
+	if byMachine == nil {
+		byMachine = map[string]registry.Placement{}
+		c.schedule[p.Unit] = byMachine
+	}
+	byMachine[p.Machine] = p
+}
+
+func (c *cluster) deletePlacement(unitName, machineID string) {
+	delete(c.schedule[unitName], machineID)
+	if len(c.schedule[unitName]) == 0 {
+		delete(c.schedule, unitName)
+	}
+}
+
+// applyBatch takes a watch batch into the copy.
+func (c *cluster) applyBatch(b registry.Batch) error {
+	if b.Err != nil {
+		return b.Err
+	}
+	for _, e := range b.Events {
+		if err := c.apply(e); err != nil {
+			// A value the engine cannot read is logged and skipped: one
+			// bad key must not stop scheduling.
+			c.log.Warn("engine skipped a registry change", "err", err)
+		}
+	}
+	return nil
+}
+
+func (c *cluster) apply(e registry.Event) error {
+	k := e.Key
+	switch k.Kind {
+	case registry.KindUnit:
+		if e.Deleted {
+			delete(c.units, k.Unit)
+			return nil
+		}
+		u, err := registry.DecodeUnit(k, e.Value, e.Revision)
+		if err != nil {
+			return err
+		}
+		c.units[k.Unit] = u
+	case registry.KindFile:
+		if e.Deleted {
+			delete(c.files, k.Hash)
+		} else {
+			c.files[k.Hash] = e.Value
+		}
+	case registry.KindPlacement:
+		if e.Deleted {
+			c.deletePlacement(k.Unit, k.Machine)
+			return nil
+		}
+		p, err := registry.DecodePlacement(k, e.Value)
+		if err != nil {
+			return err
+		}
+		c.setPlacement(p)
+	case registry.KindUnplaced:
+		if e.Deleted {
+			delete(c.unplaced, k.Unit)
+			return nil
+		}
+		u, err := registry.DecodeUnplaced(k, e.Value)
+		if err != nil {
+			return err
+		}
+		c.unplaced[k.Unit] = u
+	case registry.KindMachine:
+		if e.Deleted {
+			delete(c.registered, k.Machine)
+			return nil
+		}
+		m, err := registry.DecodeMachine(e.Value)
+		if err != nil {
+			return err
+		}
+		c.registered[k.Machine] = m
+	case registry.KindMetadata:
+		o := c.overrides[k.Machine]
+		if e.Deleted {
+			delete(o, k.Key)
+			return nil
+		}
+		if o == nil {
+			o = map[string]string{}
+			c.overrides[k.Machine] = o
+		}
+		o[k.Key] = string(e.Value)
+	}
+	return nil
+}
+
+// fleetOf reads a unit's [X-Fleet] section, once per file.
+func (c *cluster) fleetOf(u registry.Unit) (unit.Fleet, error) {
+	if p, ok := c.fleets[u.Name]; ok && p.hash == u.Hash {
+		return p.fleet, p.err
+	}
+	p := parsedFleet{hash: u.Hash}
+	text, ok := c.files[u.Hash]
+	if !ok {
+		// Not kept: the file may yet come (it never should lag its unit,
+		// which is written in the same transaction).
+		return unit.Fleet{}, fmt.Errorf("its unit file %s is missing from the registry", u.Hash.Short())
+	}
+	if f, err := registry.ParseFile(u.Name, text); err != nil {
+		p.err = err
+	} else {
+		p.fleet, _, p.err = f.Fleet()
+	}
+	c.fleets[u.Name] = p
+	return p.fleet, p.err
+}
+
+// reconcile brings the schedule in line with the units and machines, in
+// memory, and returns the writes that do the same in the registry.
+func (c *cluster) reconcile() []clientv3.Op {
+	var ops []clientv3.Op
+	unplace := func(unitName, machineID string) {
+		ops = append(ops, c.reg.OpUnplace(machineID, unitName))
+		c.deletePlacement(unitName, machineID)
+	}
+	place := func(p registry.Placement) {
+		ops = append(ops, c.reg.OpPlace(p))
+		c.setPlacement(p)
+	}
+
+	state := scheduler.NewState()
+	for _, id := range slices.Sorted(maps.Keys(c.registered)) {
+		state.SetMachine(scheduler.Machine{ID: id, Metadata: c.metadata(id)})
+	}
+	// Why a unit is not placed, by unit: set for every unit that should
+	// run and does not.
+	unplaced := map[string]registry.Unplaced{}
+	var pending []string // non-global units to place, in name order
+	var globals []string
+
+	// Keep what is placed and still wanted, on machines still alive:
+	// nothing moves but what must.
+	for _, name := range slices.Sorted(maps.Keys(c.units)) {
+		u := c.units[name]
+		byMachine := c.schedule[name]
+		if u.DesiredState == registry.Inactive {
+			continue
+		}
+		fl, err := c.fleetOf(u)
+		if err != nil {
+			unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: "the unit cannot be scheduled: " + err.Error()}
+			continue
+		}
+		if n, err := unit.ParseName(name); err == nil && n.Template {
+			unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: "a template cannot be loaded or launched; submit an instance (" + n.Prefix + "@1." + n.Type + ")"}
+			continue
+		}
+		su := scheduler.Unit{Name: name, Fleet: fl}
+		kept := false
+		for _, m := range slices.Sorted(maps.Keys(byMachine)) {
+			p := byMachine[m]
+			if !state.HasMachine(m) || (kept && !fl.Global) {
+				continue // unplaced below
+			}
+			kept = true
+			state.Assign(su, m)
+			if p.Hash != u.Hash || p.DesiredState != u.DesiredState {
+				p.Hash, p.DesiredState = u.Hash, u.DesiredState
+				place(p)
+			}
+		}
+		if fl.Global {
+			globals = append(globals, name)
+		} else if !kept {
+			pending = append(pending, name)
+		}
+	}
+	// Unschedule what is no longer wanted, or whose machine left.
+	for _, name := range slices.Sorted(maps.Keys(c.schedule)) {
+		u, exists := c.units[name]
+		for _, m := range slices.Sorted(maps.Keys(c.schedule[name])) {
+			if !exists || u.DesiredState == registry.Inactive || !state.HasMachine(m) {
+				unplace(name, m)
+				continue
+			}
+			if fl, _ := c.fleetOf(u); !fl.Global {
+				if where, ok := state.MachineOf(name); ok && where != m {
+					unplace(name, m) // a second copy an older leader left
+				}
+			}
+		}
+	}
+
+	// Place the units that have no machine. A unit whose MachineOf peer
+	// is placed later in the same pass fits on the next round.
+	for round := 0; len(pending) > 0 && round <= len(c.units); round++ {
+		var retry []string
+		progress := false
+		for _, name := range pending {
+			u := c.units[name]
+			fl, _ := c.fleetOf(u)
+			su := scheduler.Unit{Name: name, Fleet: fl}
+			d := state.Place(su)
+			if d.Machine == "" {
+				unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: d.Reason, Rejected: d.Rejected}
+				retry = append(retry, name)
+				continue
+			}
+			progress = true
+			delete(unplaced, name)
+			for _, moved := range d.Displaced {
+				c.log.Info("unit replaced; moving it", "unit", moved, "by", name, "machine", d.Machine)
+				state.Unassign(moved, d.Machine)
+				unplace(moved, d.Machine)
+				retry = append(retry, moved)
+			}
+			state.Assign(su, d.Machine)
+			place(registry.Placement{Unit: name, Machine: d.Machine, Hash: u.Hash, DesiredState: u.DesiredState})
+			c.log.Info("unit scheduled", "unit", name, "machine", d.Machine)
+		}
+		pending = retry
+		if !progress {
+			break
+		}
+	}
+
+	// Global units: every machine that fits, and only those.
+	for _, name := range globals {
+		u := c.units[name]
+		fl, _ := c.fleetOf(u)
+		su := scheduler.Unit{Name: name, Fleet: fl}
+		machines, d := state.PlaceGlobal(su)
+		want := map[string]bool{}
+		for _, m := range machines {
+			want[m] = true
+			if _, ok := c.schedule[name][m]; !ok {
+				state.Assign(su, m)
+				place(registry.Placement{Unit: name, Machine: m, Hash: u.Hash, DesiredState: u.DesiredState})
+			}
+		}
+		for _, m := range slices.Sorted(maps.Keys(c.schedule[name])) {
+			if !want[m] {
+				state.Unassign(name, m)
+				unplace(name, m)
+			}
+		}
+		if len(machines) == 0 {
+			unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: d.Reason, Rejected: d.Rejected}
+		}
+	}
+
+	// Say why, where it changed.
+	for name, want := range unplaced {
+		have, ok := c.unplaced[name]
+		if !ok || have.Reason != want.Reason || have.Hash != want.Hash {
+			ops = append(ops, c.reg.OpSetUnplaced(want))
+			c.unplaced[name] = want
+		}
+	}
+	for name := range c.unplaced {
+		if _, ok := unplaced[name]; !ok {
+			ops = append(ops, c.reg.OpClearUnplaced(name))
+			delete(c.unplaced, name)
+		}
+	}
+	return ops
+}
+
+// metadata is a machine's metadata with the operator's over it.
+func (c *cluster) metadata(id string) map[string]string {
+	m := c.registered[id].Metadata
+	o := c.overrides[id]
+	if len(o) == 0 {
+		return m
+	}
+	out := maps.Clone(m)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, o)
+	return out
+}
