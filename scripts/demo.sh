@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The playground demo: a 3-machine cluster on this host, its store checked,
-# a key written on one machine and read on another; then a small web server
-# built from this repository (demo/web) runs as a pod, started by a unit on
-# m1's service manager, and answers on the pod's own address and, from m2,
-# on the port m1 publishes. The cluster, the unit and the pod stay up.
+# a key written on one machine and read on another; then units submitted to
+# fleet and spread over the machines: a small web server built from this
+# repository (demo/web) as a pod on each machine, answering on its
+# machine's port 8080, and a plain ticker process beside each. The cluster
+# and the units stay up.
 set -euo pipefail
 atoll=${1:-bin/atoll}
 atoll=$(cd "$(dirname "$atoll")" && pwd)/$(basename "$atoll")
@@ -54,69 +55,78 @@ trap 'rm -rf "$image_dir"' EXIT
 # Built as make build builds atoll, so that the two share Go's build cache.
 (cd "$repo" && CGO_ENABLED=0 "$go" run -trimpath ./internal/runtime/imagetest/mkimage -o "$image_dir" -name "$image" ./demo/web)
 
-step "Importing it on m1 (each machine has its own images and pods, under its root)"
-"$atoll" cluster exec m1 -- "$atoll" image import --insecure-options=image "$image_dir" --name "$image"
+step "Importing it on every machine (each machine has its own images and pods, under its root)"
+for m in m1 m2 m3; do
+  "$atoll" cluster exec "$m" -- "$atoll" image import --insecure-options=image "$image_dir" --name "$image" >/dev/null &
+done
+wait
+echo "imported $image on m1, m2 and m3"
 
-step "Running it as unit web.service on m1: pod \"web\" under m1's service manager, its port 80 published as m1's port 8080"
-cat >"$image_dir/web.service" <<UNIT
+step "Units for fleet: web@.service (a pod, one per machine: Conflicts) and ticker@.service (a plain process)"
+units_dir=$image_dir/units
+mkdir -p "$units_dir"
+cat >"$units_dir/web@.service" <<UNIT
 [Unit]
-Description=demo web server, as pod web
+Description=demo web server %i, as pod web-%i
 [Service]
-ExecStart=$atoll pod run --name web --hostname web-m1 --insecure-options=image --port 80:8080 $image
+ExecStart=$atoll pod run --name web-%i --hostname web-%i --insecure-options=image --port 80:8080 $image
+[X-Fleet]
+Conflicts=web@*.service
 UNIT
-show cat "$image_dir/web.service"
-"$atoll" cluster exec m1 -- "$atoll" unit load "$image_dir/web.service"
-"$atoll" cluster exec m1 -- "$atoll" unit start web.service
+cat >"$units_dir/ticker@.service" <<'UNIT'
+[Unit]
+Description=ticker %i
+[Service]
+ExecStart=/bin/sh -c 'i=0; while :; do i=$((i+1)); echo "%n: tick $i"; sleep 2; done'
+UNIT
+show cat "$units_dir/web@.service" "$units_dir/ticker@.service"
+
+step "Starting web@{1..3} and ticker@{1..3} across the cluster (fleetctl's verbs: atoll fleet, or the binary run as fleetctl)"
+(cd "$units_dir" && "$atoll" --cluster default fleet start 'web@{1..3}' 'ticker@{1..3}')
+
+fleet() { "$atoll" --cluster default fleet "$@"; }
 fail() {
-  echo "$*; the unit:" >&2
-  "$atoll" cluster exec m1 -- "$atoll" unit status -n 50 web.service >&2 || true
+  echo "$*; the units:" >&2
+  fleet list-units >&2 || true
+  fleet status 'web@{1..3}' >&2 || true
   exit 1
 }
-pod_ip=""
-deadline=$((SECONDS + 20))
-until [ -n "$pod_ip" ]; do
-  "$atoll" cluster exec m1 -- "$atoll" unit status -n 0 web.service | grep -q 'Active: active' || fail "the unit is not running"
-  [ "$SECONDS" -lt "$deadline" ] || fail "the pod did not answer within 20s"
-  addr=$("$atoll" cluster exec m1 -- "$atoll" pod status web 2>/dev/null | sed -n 's/^networks=default:ip4=//p') || true
-  if [ -n "$addr" ] && "$atoll" cluster exec m1 -- curl -fsS -m 1 "http://$addr/healthz" >/dev/null 2>&1; then
-    pod_ip=$addr
-  else
-    sleep 0.1
-  fi
+
+step "The machines, and where fleet put the units (the least loaded machine that fits)"
+show "$atoll" --cluster default fleet list-machines
+show "$atoll" --cluster default fleet list-units
+
+step "Each machine's web pod answers on its machine's address, port 8080 (asked from m1)"
+ips=$("$atoll" cluster status | awk '$1 ~ /^m[0-9]/ { print $3 }')
+deadline=$((SECONDS + 30))
+for ip in $ips; do
+  until "$atoll" cluster exec m1 -- curl -fsS -m 1 "http://$ip:8080/healthz" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "the pod on $ip did not answer within 30s"
+    sleep 0.2
+  done
+  show "$atoll" cluster exec m1 -- curl -sS -m 5 "http://$ip:8080/"
 done
-m1_ip=$("$atoll" cluster status | awk '$1 == "m1" { print $3 }')
 
-step "m1's unit, its pods, and the pod's status"
-show "$atoll" cluster exec m1 -- "$atoll" unit status -n 5 web.service
-show "$atoll" cluster exec m1 -- "$atoll" pod list
-show "$atoll" cluster exec m1 -- "$atoll" pod status web
-
-step "A request from inside m1 to the pod's own address ($pod_ip)"
-show "$atoll" cluster exec m1 -- curl -sS -m 5 "http://$pod_ip/"
-
-step "A request from m2 to m1's address, port 8080 (published by the pod)"
-show "$atoll" cluster exec m2 -- curl -sS -m 5 "http://$m1_ip:8080/"
+step "A unit's journal, read from the machine that runs it (no SSH)"
+show "$atoll" --cluster default fleet journal --lines 3 ticker@1.service
 
 cat <<HELP
 
-The cluster is running, and pod web on m1. Try:
-  $atoll cluster status                         # machines, roles, health
-  $atoll --cluster default kv get /demo/greeting
-  $atoll cluster exec m2 -- $atoll node status  # one machine's view
-  eval "\$($atoll cluster env)"; etcdctl member list -w table$(command -v etcdctl >/dev/null || printf '   # apt-get install etcd-client')
-  $atoll cluster stop m1 --signal KILL          # crash a machine ...
-  $atoll cluster start m1                       # ... and bring it back
-  $atoll cluster partition m2; $atoll cluster heal
+The cluster is running, with web@1..3 (pods) and ticker@1..3 spread over it. Try:
+  $atoll cluster status                                  # machines, roles, health
+  $atoll --cluster default fleet list-units              # where each unit runs
+  $atoll --cluster default fleet list-unit-files         # desired and current states
+  $atoll --cluster default fleet journal -f ticker@2.service
+  $atoll --cluster default fleet status web@1.service
 
-The unit and its pod (commands run inside m1, so they see m1's units and pods):
-  $atoll cluster exec m1 -- $atoll unit list
-  $atoll cluster exec m1 -- $atoll unit journal -f web.service
-  $atoll cluster exec m1 -- $atoll pod list
-  $atoll cluster exec m1 -- $atoll pod status web
-  $atoll cluster exec m1 -- $atoll pod logs web
-  $atoll cluster exec m1 -- $atoll pod enter web /bin/web -h   # run a command in it (the image holds only /bin/web)
-  $atoll cluster exec m3 -- curl -s http://$m1_ip:8080/
-  $atoll cluster exec m1 -- $atoll unit stop web.service     # stops the pod
+Watch units move when a machine dies:
+  $atoll cluster crash m3                                # a power cut: daemon, pods, units
+  sleep 6; $atoll --cluster default fleet list-units     # m3's ticker now runs elsewhere
+  $atoll --cluster default fleet list-unit-files         # m3's web@ cannot be placed (Conflicts), and says why
+  $atoll cluster start m3                                # it comes back, and web@ with it
+
+The real fleetctl works too:  fleetctl --endpoint http://$(echo $ips | cut -d' ' -f1):49153 list-units
+And the store: $atoll --cluster default kv get /demo/greeting;  eval "\$($atoll cluster env)"; etcdctl member list -w table
 
 Tear it all down (pods first) with:
   $atoll cluster down

@@ -155,6 +155,23 @@ and pods (cluster down stops them).`,
 	}
 	stop.Flags().StringVar(&signal, "signal", "TERM", "TERM for a clean stop, KILL for a crash")
 
+	crash := &cobra.Command{
+		Use:   "crash MACHINE",
+		Short: "Kill a machine as a power cut would: its daemon, pods and units at once",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := load()
+			if err != nil {
+				return err
+			}
+			if err := c.Crash(opts, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s crashed (start it again with: atoll cluster start %s)\n", args[0], args[0])
+			return nil
+		},
+	}
+
 	start := &cobra.Command{
 		Use:   "start MACHINE",
 		Short: "Start a stopped machine's daemon",
@@ -205,7 +222,7 @@ and pods (cluster down stops them).`,
 			return nil
 		},
 	}
-	cmd.AddCommand(upCmd, down, status, env, execCmd, stop, start, partition, heal)
+	cmd.AddCommand(upCmd, down, status, env, execCmd, stop, crash, start, partition, heal)
 	return cmd
 }
 

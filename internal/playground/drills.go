@@ -180,10 +180,10 @@ func (c *Cluster) Stop(opts Options, machine string, sig syscall.Signal) error {
 	})
 }
 
-// Crash is a power cut: the machine's daemon and every process of its
-// units die at once (SIGKILL), as when the machine itself dies. (Stop
-// with SIGKILL kills the daemon only: units outlive their daemon.) Pods'
-// own processes, which run in cgroups of their own, are left to Down.
+// Crash is a power cut: the machine's daemon, its pods and every process
+// of its units die at once (SIGKILL), as when the machine itself dies.
+// (Stop with SIGKILL kills the daemon only: units and pods outlive their
+// daemon.) Start brings the machine back, empty.
 func (c *Cluster) Crash(opts Options, machine string) error {
 	m, err := c.Machine(machine)
 	if err != nil {
@@ -196,6 +196,13 @@ func (c *Cluster) Crash(opts Options, machine string) error {
 	}
 	if err := c.Stop(opts, machine, syscall.SIGKILL); err != nil {
 		return err
+	}
+	binary, err := opts.binary()
+	if err != nil {
+		return err
+	}
+	if problems := stopPods(binary, []Machine{*m}, 0); len(problems) > 0 {
+		return fmt.Errorf("playground: crash %s: %s", machine, strings.Join(problems, "; "))
 	}
 	if err := builtin.RemoveCgroupTree(node.UnitCgroupParent(paths, strings.TrimSpace(string(id)))); err != nil {
 		return fmt.Errorf("playground: crash %s: units: %w", machine, err)

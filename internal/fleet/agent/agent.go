@@ -15,7 +15,9 @@
 // stopped and unloaded. The units it loaded, their hashes and its lease
 // are kept in a state file written atomically, so an agent restarted
 // within its lease's TTL takes its lease and its units back and nothing
-// moves (fleet stopped every unit when fleetd stopped).
+// moves (fleet stopped every unit when fleetd stopped). At start-up, a
+// launched unit that is not running (the machine went down with it) is
+// started again.
 //
 // # Losing the lease (partitions)
 //
@@ -206,6 +208,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fleet agent: %w", err)
 	}
+	a.recheck(ctx)
 	leases := make(chan leaseEvent, 4)
 	go a.keepLease(ctx, leases)
 
@@ -293,6 +296,26 @@ func (a *Agent) Run(ctx context.Context) error {
 		if needConverg && !a.isFenced() {
 			needConverg = false
 			a.converge(ctx)
+		}
+	}
+}
+
+// recheck compares, at start-up, what the state file says the agent did
+// with what the manager has: a unit it no longer knows is loaded again,
+// and a launched unit that is not running (the machine went down with
+// it, or it failed while no daemon ran) is started again.
+func (a *Agent) recheck(ctx context.Context) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for name, o := range a.saved.Units {
+		st, err := a.o.Manager.State(ctx, name)
+		switch {
+		case errors.Is(err, service.ErrNotFound):
+			delete(a.saved.Units, name)
+		case err != nil:
+		case o.Reached == registry.Launched && st.Active != service.Active && st.Active != service.Activating && st.Active != service.Reloading:
+			o.Reached = registry.Loaded
+			a.saved.Units[name] = o
 		}
 	}
 }

@@ -276,3 +276,20 @@ func TestPartitionedMachineStopsItsUnits(t *testing.T) {
 		})
 	}
 }
+
+// An agent started again after its machine went down (its units with it)
+// starts the units it had launched.
+func TestStartsLaunchedUnitsAfterAMachineCrash(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	mgr := memory.New()
+	stop := h.agentOn(h.reg.Client(), "m1", dir, mgr, 0)
+	h.submit("a.service", service, registry.Launched)
+	eventually(t, "a.service running", func() bool { return slices.Equal(mgr.Running(), []string{"a.service"}) })
+	stop()
+	if err := mgr.Stop(context.Background(), "a.service"); err != nil { // the crash
+		t.Fatal(err)
+	}
+	h.agentOn(h.reg.Client(), "m1", dir, mgr, 0)
+	eventually(t, "a.service running again", func() bool { return slices.Equal(mgr.Running(), []string{"a.service"}) })
+}
