@@ -125,7 +125,9 @@ Watch units move when a machine dies:
   $atoll --cluster default fleet list-unit-files         # m3's web@ cannot be placed (Conflicts), and says why
   $atoll cluster start m3                                # it comes back, and web@ with it
 
-The real fleetctl works too:  fleetctl --endpoint http://$(echo $ips | cut -d' ' -f1):49153 list-units
+The real fleetctl works too (TLS with the cluster's client certificate):
+  eval "\$($atoll cluster env)"
+  fleetctl --endpoint https://$(echo $ips | cut -d' ' -f1):49153 --ca-file "\$ETCDCTL_CACERT" --cert-file "\$ETCDCTL_CERT" --key-file "\$ETCDCTL_KEY" list-units
 And the store: $atoll --cluster default kv get /demo/greeting;  eval "\$($atoll cluster env)"; etcdctl member list -w table
 
 Tear it all down (pods first) with:
