@@ -143,6 +143,19 @@ func (p *fleetPart) Run(ctx context.Context) error {
 	return err
 }
 
+// machineChanged tells the agent how the machine registers now.
+func (p *fleetPart) machineChanged() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	a := p.agent
+	p.mu.Unlock()
+	if a != nil {
+		a.SetMachine(p.sys.fleetMachine())
+	}
+}
+
 // roles are the machine's fleet roles: fleet-agent while its agent runs,
 // fleet-engine-leader while its engine leads.
 func (p *fleetPart) roles() []string {

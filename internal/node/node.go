@@ -245,7 +245,8 @@ func (s *System) startupDone() {
 func (s *System) MachineID() string { return s.machineID }
 
 // Reload reads the config again and applies what can change while the
-// daemon runs: metadata and the log level. It returns the keys whose change
+// daemon runs: metadata (fleet's agent registers with the new metadata at
+// once) and the log level. It returns the keys whose change
 // needs a restart. A config that no longer parses is refused as a whole,
 // and the running config stays.
 func (s *System) Reload() (needRestart []string, err error) {
@@ -276,6 +277,7 @@ func (s *System) Reload() (needRestart []string, err error) {
 	s.cfg = next
 	s.mu.Unlock()
 	s.applyLiveSettings(next)
+	s.fleet.machineChanged()
 	s.log.Info("config reloaded", "metadata", next.Metadata, "log-level", next.LogLevel, "need-restart", needRestart)
 	return needRestart, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
+	"atoll.dev/atoll/internal/fleet/fleetapi"
 	"atoll.dev/atoll/internal/discovery"
 	"atoll.dev/atoll/internal/node/config"
 	"atoll.dev/atoll/internal/store"
@@ -163,6 +164,18 @@ func TestReloadAppliesMetadataAndRefusesBadConfig(t *testing.T) {
 	info, _ := m.local.Machine(context.Background())
 	if info.Metadata["disk"] != "ssd" {
 		t.Errorf("metadata after reload = %v, want disk=ssd", info.Metadata)
+	}
+	// fleet's agent registers again with the new metadata.
+	fc, err := fleetapi.NewClient("unix://"+m.paths.Socket(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		machines, err := fc.Machines(context.Background())
+		if err == nil && len(machines) == 1 && machines[0].Metadata["disk"] == "ssd" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	os.WriteFile(cfgPath, []byte(string(data)+"log-level: loud\n"), 0o644)
 	if _, err := m.sys.Reload(); err == nil || !strings.Contains(err.Error(), "node.yaml:") {

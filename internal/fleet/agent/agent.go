@@ -123,6 +123,11 @@ type Agent struct {
 	reported map[string]registry.UnitState
 
 	files map[unit.Hash][]byte // unit files by hash, fetched once
+
+	// registered is the machine as it registers (its ID never changes);
+	// reregister asks the lease keeper to register it again.
+	registered registry.Machine
+	reregister chan struct{}
 }
 
 // New reads the agent's state file (a missing one is a fresh agent).
@@ -138,6 +143,9 @@ func New(o Options) (*Agent, error) {
 		errs:     map[string]string{},
 		reported: map[string]registry.UnitState{},
 		files:    map[unit.Hash][]byte{},
+
+		registered: o.Machine,
+		reregister: make(chan struct{}, 1),
 	}
 	if o.StateFile != "" {
 		b, err := os.ReadFile(o.StateFile)
@@ -155,6 +163,26 @@ func New(o Options) (*Agent, error) {
 		}
 	}
 	return a, nil
+}
+
+// SetMachine changes how the machine registers (its metadata, address or
+// API URL, after the node's config was reloaded): it registers again at
+// once. The ID cannot change.
+func (a *Agent) SetMachine(m registry.Machine) {
+	a.mu.Lock()
+	m.ID = a.o.Machine.ID
+	a.registered = m
+	a.mu.Unlock()
+	select {
+	case a.reregister <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) machine() registry.Machine {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.registered
 }
 
 // Status is what the agent reports of itself.
@@ -391,7 +419,7 @@ func (a *Agent) keepLease(ctx context.Context, out chan<- leaseEvent) {
 			rctx, cancel := context.WithTimeout(ctx, a.o.TTL/3)
 			resp, err := cli.KeepAliveOnce(rctx, lease)
 			if err == nil && resp.TTL > 0 && !registered {
-				if err = a.o.Registry.Register(rctx, lease, a.o.Machine); err == nil {
+				if err = a.o.Registry.Register(rctx, lease, a.machine()); err == nil {
 					registered = true
 					a.o.Log.Info("fleet agent took its lease back", "machine", a.o.Machine.ID, "lease", int64(lease))
 				}
@@ -404,7 +432,9 @@ func (a *Agent) keepLease(ctx context.Context, out chan<- leaseEvent) {
 				case <-ctx.Done():
 					return
 				}
-				sleep(ctx, a.o.TTL/3)
+				if a.waitRenewal(ctx) {
+					registered = false
+				}
 				continue
 			case errors.Is(err, rpctypes.ErrLeaseNotFound) || err == nil:
 				lease = 0
@@ -424,7 +454,7 @@ func (a *Agent) keepLease(ctx context.Context, out chan<- leaseEvent) {
 		rctx, cancel := context.WithTimeout(ctx, a.o.TTL/3)
 		granted, err := cli.Grant(rctx, ttl)
 		if err == nil {
-			err = a.o.Registry.Register(rctx, granted.ID, a.o.Machine)
+			err = a.o.Registry.Register(rctx, granted.ID, a.machine())
 		}
 		cancel()
 		if err != nil {
@@ -446,8 +476,24 @@ func (a *Agent) keepLease(ctx context.Context, out chan<- leaseEvent) {
 		case <-ctx.Done():
 			return
 		}
-		sleep(ctx, a.o.TTL/3)
+		if a.waitRenewal(ctx) {
+			registered = false
+		}
 	}
+}
+
+// waitRenewal waits until the next renewal is due, or until the machine
+// must register again (then true).
+func (a *Agent) waitRenewal(ctx context.Context) bool {
+	t := time.NewTimer(a.o.TTL / 3)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-a.reregister:
+		return true
+	}
+	return false
 }
 
 // reckon is until when a lease renewed (or granted) by a request sent at

@@ -253,15 +253,19 @@ func (c *cluster) reconcile() []clientv3.Op {
 		}
 	}
 
-	// Place the units that have no machine. A unit whose MachineOf peer
-	// is placed later in the same pass fits on the next round.
+	// Place the units that have no machine, MachineOf peers first; a
+	// unit a Replaces displaced is placed again on the next round.
 	for round := 0; len(pending) > 0 && round <= len(c.units); round++ {
 		var retry []string
 		progress := false
+		order := make([]scheduler.Unit, 0, len(pending))
 		for _, name := range pending {
+			fl, _ := c.fleetOf(c.units[name])
+			order = append(order, scheduler.Unit{Name: name, Fleet: fl})
+		}
+		for _, su := range scheduler.PeerOrder(order) {
+			name := su.Name
 			u := c.units[name]
-			fl, _ := c.fleetOf(u)
-			su := scheduler.Unit{Name: name, Fleet: fl}
 			d := state.Place(su)
 			if d.Machine == "" {
 				unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: d.Reason, Rejected: d.Rejected}

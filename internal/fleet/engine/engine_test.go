@@ -224,3 +224,30 @@ func TestGlobalUnitsAndDesiredState(t *testing.T) {
 	}
 	eventually(t, "nothing scheduled", func() bool { return len(h.schedule()) == 0 })
 }
+
+func TestMachineOfAndReplaces(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"m1", "m2", "m3"} {
+		h.machine(id, nil)
+	}
+	// The follower sorts before its peer: it is placed after it all the same.
+	h.submit("a-follower.service", service+"[X-Fleet]\nMachineOf=z-db.service\n", registry.Launched)
+	h.submit("z-db.service", service+"[X-Fleet]\nMachineID=m2\n", registry.Launched)
+	h.engine("m1")
+	eventually(t, "both on m2", func() bool {
+		s := h.schedule()
+		return slices.Equal(s["z-db.service"], []string{"m2"}) && slices.Equal(s["a-follower.service"], []string{"m2"})
+	})
+	// new.service replaces old.service on old's machine; old moves away.
+	h.submit("old.service", service+"[X-Fleet]\nMachineID=m3\n", registry.Launched)
+	eventually(t, "old on m3", func() bool { return slices.Equal(h.schedule()["old.service"], []string{"m3"}) })
+	h.submit("old.service", service, registry.Launched) // unpinned: free to move
+	h.submit("new.service", service+"[X-Fleet]\nReplaces=old.service\nMachineMetadata=zone=c\n", registry.Launched)
+	if err := h.reg.SetMetadata(context.Background(), "m3", "zone", "c"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new on m3, old elsewhere", func() bool {
+		s := h.schedule()
+		return slices.Equal(s["new.service"], []string{"m3"}) && len(s["old.service"]) == 1 && s["old.service"][0] != "m3"
+	})
+}
