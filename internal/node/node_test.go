@@ -13,8 +13,8 @@ import (
 
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
-	"atoll.dev/atoll/internal/fleet/fleetapi"
 	"atoll.dev/atoll/internal/discovery"
+	"atoll.dev/atoll/internal/fleet/fleetapi"
 	"atoll.dev/atoll/internal/node/config"
 	"atoll.dev/atoll/internal/store"
 	"atoll.dev/atoll/internal/store/storetest"
