@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -320,5 +321,145 @@ func TestFleetLeaderKillMovesNothing(t *testing.T) {
 		if after[u] != before[u] {
 			t.Errorf("%s moved from %s to %s across the leader's restart", u, before[u], after[u])
 		}
+	}
+}
+
+// atollFleet runs `atoll fleet ARGS` against a machine's socket, as an
+// operator would.
+func atollFleet(t *testing.T, m Machine, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(atollBinary, append([]string{"fleet", "--endpoint", "unix://" + filepath.Join(m.RunDir, "atoll.sock")}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("atoll fleet %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// A rolling restart restarts every unit, one at a time: an observer
+// outside the cluster never sees two of them down at once.
+func TestFleetRollingRestart(t *testing.T) {
+	c, _ := upCluster(t, UpOptions{Machines: 3})
+	m := c.Machines[0]
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "roll@.service"), []byte("[Service]\nExecStart=/bin/sleep 100000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(atollBinary, "fleet", "--endpoint", "unix://"+filepath.Join(m.RunDir, "atoll.sock"), "start", "roll@{1..3}")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	names := []string{"roll@1.service", "roll@2.service", "roll@3.service"}
+	launched(t, fleetClient(t, m), names...)
+	o := newObserver(t, c)
+	pids := func() map[string]string {
+		out := map[string]string{}
+		for id, parent := range o.byID {
+			for _, u := range names {
+				b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", parent, u, "cgroup.procs"))
+				if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+					out[u] = id + ":" + strings.TrimSpace(string(b))
+				}
+			}
+		}
+		return out
+	}
+	before := pids()
+	if len(before) != 3 {
+		t.Fatalf("running before the restart: %v", before)
+	}
+	var worst int
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			worst = max(worst, len(names)-len(pids()))
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	out := atollFleet(t, m, "restart", "roll@{1..3}")
+	close(stop)
+	<-done
+	t.Logf("restart said:\n%s", out)
+	after := pids()
+	for _, u := range names {
+		if after[u] == "" || after[u] == before[u] {
+			t.Errorf("%s: before %q, after %q: not restarted", u, before[u], after[u])
+		}
+	}
+	if worst > 1 {
+		t.Errorf("%d units were down at once during a rolling restart", worst)
+	}
+}
+
+// 1,000 units over 10 machines: all launched, 100 on each (least loaded
+// first).
+func TestFleetThousandUnitsOverTenMachines(t *testing.T) {
+	c, _ := upCluster(t, UpOptions{Machines: 10})
+	fc := fleetClient(t, c.Machines[0])
+	ctx := context.Background()
+	const n = 1000
+	names := make([]string, n)
+	start := time.Now()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				u := &schema.Unit{Name: names[i], DesiredState: schema.StateLaunched, Options: []*schema.UnitOption{
+					{Section: "Service", Name: "Type", Value: "oneshot"},
+					{Section: "Service", Name: "RemainAfterExit", Value: "yes"},
+					{Section: "Service", Name: "ExecStart", Value: "/bin/true"},
+				}}
+				if err := fc.CreateUnit(ctx, u); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for i := range n {
+		names[i] = fmt.Sprintf("one@%04d.service", i)
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	where := launched(t, fc, names...)
+	t.Logf("%d units submitted and launched over %d machines in %s", n, len(c.Machines), time.Since(start).Round(10*time.Millisecond))
+	load := map[string]int{}
+	for _, id := range where {
+		load[id]++
+	}
+	for id, k := range load {
+		if k != n/len(c.Machines) {
+			t.Errorf("machine %s runs %d units, want %d: %v", id, k, n/len(c.Machines), load)
+			break
+		}
+	}
+	states, err := fc.UnitStates(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := 0
+	for _, s := range states {
+		if s.SystemdActiveState == "active" {
+			active++
+		}
+	}
+	if active != n {
+		t.Errorf("%d of %d units active", active, n)
 	}
 }
