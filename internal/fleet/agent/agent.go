@@ -113,6 +113,11 @@ type owned struct {
 type Agent struct {
 	o Options
 
+	// ops is held (shared) by each unit operation of converge and
+	// (exclusively) by stopAll, so that no unit starts while the agent
+	// fences.
+	ops sync.RWMutex
+
 	mu       sync.Mutex // guards the fields below, read by Status
 	saved    saved
 	lease    clientv3.LeaseID // 0 while it has none
@@ -123,6 +128,9 @@ type Agent struct {
 	reported map[string]registry.UnitState
 
 	files map[unit.Hash][]byte // unit files by hash, fetched once
+	// known is the manager's last word on each of the agent's units: from
+	// its subscription, and from a full list on every reconcile tick.
+	known map[string]service.UnitState
 
 	// registered is the machine as it registers (its ID never changes);
 	// reregister asks the lease keeper to register it again.
@@ -143,6 +151,7 @@ func New(o Options) (*Agent, error) {
 		errs:     map[string]string{},
 		reported: map[string]registry.UnitState{},
 		files:    map[unit.Hash][]byte{},
+		known:    map[string]service.UnitState{},
 
 		registered: o.Machine,
 		reregister: make(chan struct{}, 1),
@@ -237,28 +246,49 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("fleet agent: %w", err)
 	}
 	a.recheck(ctx)
+	a.relist(ctx)
+	a.mu.Lock()
+	// Until its lease is confirmed, the agent gives itself what a fresh
+	// lease would: a store it cannot reach fences its units all the same.
+	a.deadline = reckon(time.Now(), int64(a.o.TTL/time.Second))
+	a.mu.Unlock()
+	go a.watchdog(ctx)
 	leases := make(chan leaseEvent, 4)
 	go a.keepLease(ctx, leases)
 
 	var (
 		watch       <-chan registry.Batch
 		stopWatch   = func() {}
-		fence       = time.NewTimer(time.Hour)
 		tick        = time.NewTicker(a.o.Reconcile)
 		needConverg = false
 	)
-	fence.Stop()
 	defer tick.Stop()
 	defer func() { stopWatch() }()
+	rewatch := func() {
+		stopWatch()
+		wctx, cancelWatch := context.WithCancel(ctx)
+		stopWatch = cancelWatch
+		var err error
+		if watch, err = a.readSchedule(wctx); err != nil {
+			a.o.Log.Warn("fleet agent cannot read its schedule", "err", err)
+			cancelWatch()
+			watch = nil
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case ev := <-leases:
 			if ev.lost {
+				// etcd says the lease is gone: the engine may have moved
+				// the units already. They stop after the grace period.
 				a.o.Log.Warn("fleet agent lost its lease; getting a new one", "grace", a.o.Grace)
 				a.mu.Lock()
 				a.lease = 0
+				if now := time.Now(); now.Before(a.deadline) {
+					a.deadline = now
+				}
 				a.mu.Unlock()
 				stopWatch()
 				watch = nil
@@ -268,17 +298,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			fresh := a.lease != ev.lease
 			a.lease, a.deadline = ev.lease, ev.deadline
 			a.mu.Unlock()
-			fence.Reset(time.Until(ev.deadline.Add(a.o.Grace)))
 			if fresh {
 				a.reported = map[string]registry.UnitState{} // a new lease holds no states yet
-				wctx, cancelWatch := context.WithCancel(ctx)
-				stopWatch = cancelWatch
-				watch, err = a.readSchedule(wctx)
-				if err != nil {
-					a.o.Log.Warn("fleet agent cannot read its schedule", "err", err)
-					cancelWatch()
-					watch = nil
-				}
+				rewatch()
 				needConverg = true
 			}
 		case b, ok := <-watch:
@@ -288,13 +310,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			if b.Err != nil {
 				a.o.Log.Info("fleet agent schedule watch ended; reading it again", "err", b.Err)
-				stopWatch()
-				wctx, cancelWatch := context.WithCancel(ctx)
-				stopWatch = cancelWatch
-				if watch, err = a.readSchedule(wctx); err != nil {
-					cancelWatch()
-					watch = nil
-				}
+				rewatch()
 			} else {
 				a.applySchedule(b)
 			}
@@ -302,6 +318,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case st := <-states:
 			a.mu.Lock()
 			_, mine := a.saved.Units[st.Name]
+			if mine {
+				a.known[st.Name] = st
+			}
 			a.mu.Unlock()
 			if !mine {
 				continue
@@ -309,21 +328,54 @@ func (a *Agent) Run(ctx context.Context) error {
 			needConverg = true
 		case <-tick.C:
 			needConverg = true
+			a.relist(ctx)
 			if watch == nil && a.currentLease() != 0 {
-				wctx, cancelWatch := context.WithCancel(ctx)
-				stopWatch = cancelWatch
-				if watch, err = a.readSchedule(wctx); err != nil {
-					cancelWatch()
-					watch = nil
-				}
+				rewatch()
 			}
-		case <-fence.C:
-			a.stopAll(ctx)
-			continue
 		}
 		if needConverg && !a.isFenced() {
 			needConverg = false
 			a.converge(ctx)
+		}
+	}
+}
+
+// watchdog stops the units once the lease is reckoned lost and the grace
+// period is over. It runs apart from the loop that converges, which may be
+// waiting on the store, and needs nothing but the clock and the manager.
+func (a *Agent) watchdog(ctx context.Context) {
+	every := min(50*time.Millisecond, a.o.TTL/20)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		due := !a.fenced && time.Now().After(a.deadline.Add(a.o.Grace))
+		a.mu.Unlock()
+		if due {
+			a.stopAll(ctx)
+		}
+	}
+}
+
+// relist reads every unit's state from the manager in one call: the
+// subscription's events are the fast path, this the safety net.
+func (a *Agent) relist(ctx context.Context) {
+	list, err := a.o.Manager.List(ctx)
+	if err != nil {
+		a.o.Log.Warn("fleet agent cannot list the units", "err", err)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.known)
+	for _, st := range list {
+		if _, mine := a.saved.Units[st.Name]; mine {
+			a.known[st.Name] = st
 		}
 	}
 }
@@ -366,7 +418,9 @@ func (a *Agent) isFenced() bool {
 
 // readSchedule reads this machine's schedule and watches it from there.
 func (a *Agent) readSchedule(ctx context.Context) (<-chan registry.Batch, error) {
-	placements, rev, err := a.o.Registry.MachineSchedule(ctx, a.o.Machine.ID)
+	rctx, cancel := context.WithTimeout(ctx, a.o.TTL/3)
+	placements, rev, err := a.o.Registry.MachineSchedule(rctx, a.o.Machine.ID)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -513,10 +567,13 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // stopAll stops every unit the agent runs: the lease is lost and the
-// grace period over.
+// grace period over. Unit operations of converge wait meanwhile, and
+// start nothing once it is done.
 func (a *Agent) stopAll(ctx context.Context) {
+	a.ops.Lock()
+	defer a.ops.Unlock()
 	a.mu.Lock()
-	if a.fenced || (a.lease != 0 && time.Now().Before(a.deadline.Add(a.o.Grace))) {
+	if a.fenced || !time.Now().After(a.deadline.Add(a.o.Grace)) {
 		a.mu.Unlock()
 		return
 	}

@@ -38,6 +38,7 @@ func (a *Agent) converge(ctx context.Context) {
 		a.mu.Lock()
 		delete(a.saved.Units, name)
 		delete(a.errs, name)
+		delete(a.known, name)
 		a.mu.Unlock()
 		a.o.Log.Info("fleet agent unloaded a unit", "unit", name)
 	})
@@ -45,15 +46,42 @@ func (a *Agent) converge(ctx context.Context) {
 
 	// Units scheduled here: load each new file, then reach the desired
 	// state once per file and desired state.
-	names := slices.Sorted(maps.Keys(schedule))
-	a.forEach(ctx, names, func(ctx context.Context, name string) {
+	var todo []string
+	a.mu.Lock()
+	for _, name := range slices.Sorted(maps.Keys(schedule)) {
+		p := schedule[name]
+		if have, loaded := a.saved.Units[name]; !loaded || have.Hash != p.Hash || have.Reached != p.DesiredState {
+			todo = append(todo, name)
+		}
+	}
+	a.mu.Unlock()
+	// Fetch the new files first: no unit operation waits on the store.
+	texts := map[string][]byte{}
+	for _, name := range todo {
 		p := schedule[name]
 		a.mu.Lock()
 		have, loaded := a.saved.Units[name]
 		a.mu.Unlock()
-		if loaded && have.Hash == p.Hash && (have.Reached == p.DesiredState) {
+		if loaded && have.Hash == p.Hash {
+			continue
+		}
+		text, err := a.file(ctx, name, p)
+		if err != nil {
+			a.setErr(name, "load: "+err.Error())
+			continue
+		}
+		texts[name] = text
+	}
+	a.forEach(ctx, todo, func(ctx context.Context, name string) {
+		a.ops.RLock()
+		defer a.ops.RUnlock()
+		if a.isFenced() {
 			return
 		}
+		p := schedule[name]
+		a.mu.Lock()
+		have, loaded := a.saved.Units[name]
+		a.mu.Unlock()
 		if !loaded || have.Hash != p.Hash {
 			if loaded && have.Reached == registry.Launched {
 				if err := a.o.Manager.Stop(ctx, name); err != nil && !errors.Is(err, service.ErrNotFound) {
@@ -61,11 +89,11 @@ func (a *Agent) converge(ctx context.Context) {
 					return
 				}
 			}
-			text, err := a.file(ctx, name, p)
-			if err == nil {
-				err = a.o.Manager.Load(ctx, name, text)
+			text, ok := texts[name]
+			if !ok {
+				return // its file could not be fetched: said above
 			}
-			if err != nil {
+			if err := a.o.Manager.Load(ctx, name, text); err != nil {
 				a.setErr(name, "load: "+err.Error())
 				return
 			}
@@ -94,7 +122,7 @@ func (a *Agent) converge(ctx context.Context) {
 		}
 		a.setErr(name, "")
 	})
-	if changed || len(names) > 0 {
+	if changed || len(todo) > 0 {
 		if err := a.save(); err != nil {
 			a.o.Log.Warn("fleet agent cannot save its state", "err", err)
 		}
@@ -110,6 +138,8 @@ func (a *Agent) file(ctx context.Context, name string, p registry.Placement) ([]
 	if ok {
 		return text, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.o.TTL/3)
+	defer cancel()
 	f, err := a.o.Registry.File(ctx, name, p.Hash)
 	if err != nil {
 		return nil, err
@@ -143,6 +173,8 @@ func (a *Agent) setErr(name, msg string) {
 // report writes the states of this machine's units that changed since
 // they were last written, on the lease, and removes those of units gone.
 func (a *Agent) report(ctx context.Context, gone []string) {
+	ctx, cancel := context.WithTimeout(ctx, a.o.TTL/3)
+	defer cancel()
 	a.mu.Lock()
 	lease := a.lease
 	units := maps.Clone(a.saved.Units)
@@ -154,14 +186,20 @@ func (a *Agent) report(ctx context.Context, gone []string) {
 	var changed []registry.UnitState
 	for _, name := range slices.Sorted(maps.Keys(units)) {
 		o := units[name]
-		st, err := a.o.Manager.State(ctx, name)
-		if err != nil && !errors.Is(err, service.ErrNotFound) {
-			continue
-		}
-		if errors.Is(err, service.ErrNotFound) {
-			st.Load = service.NotFound
-			st.Active = service.Inactive
-			st.Sub = "dead"
+		a.mu.Lock()
+		st, ok := a.known[name]
+		a.mu.Unlock()
+		if !ok {
+			var err error
+			st, err = a.o.Manager.State(ctx, name)
+			if errors.Is(err, service.ErrNotFound) {
+				st.Load, st.Active, st.Sub = service.NotFound, service.Inactive, "dead"
+			} else if err != nil {
+				continue
+			}
+			a.mu.Lock()
+			a.known[name] = st
+			a.mu.Unlock()
 		}
 		us := registry.UnitState{Unit: name, Machine: a.o.Machine.ID, Hash: o.Hash,
 			LoadState: string(st.Load), ActiveState: string(st.Active), SubState: st.Sub,
