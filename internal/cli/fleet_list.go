@@ -18,6 +18,10 @@ type fleetListFlags struct {
 
 func (l *fleetListFlags) bind(cmd *cobra.Command, defaultFields, fieldsHelp string) {
 	cmd.Flags().BoolVarP(&l.full, "full", "l", false, "Do not ellipsize fields on output")
+	// fleetctl's list-machines and list-units spell the short form as a
+	// long flag, --l; both spellings work here.
+	cmd.Flags().BoolVar(&l.full, "l", false, "Shorthand for --full")
+	cmd.Flags().MarkHidden("l")
 	cmd.Flags().BoolVar(&l.noLegend, "no-legend", false, "Do not print a legend (column headers)")
 	cmd.Flags().StringVar(&l.fields, "fields", defaultFields, fieldsHelp)
 }
@@ -50,11 +54,12 @@ fleetctl list-machines --full`,
 	cmd.RunE = fleetVerb(g, f, func(ctx context.Context, c *fleetConn, _ []string) error {
 		cols, err := parseFields(lf.fields, listMachinesFields)
 		if err != nil {
-			return err
+			return c.failf("%v", err)
 		}
 		machines, err := c.listMachines(ctx)
 		if err != nil {
 			c.errf("Error retrieving list of active machines from fleet API (%v)", err)
+			c.errf("Possible issues:\n  etcd is unhealthy and/or lost quorum\n  connection cannot be established to any etcd servers")
 			return exitCode{1}
 		}
 		return printFleetTable(c.stdout, cols, machineRows(cols, machines, lf.full), lf.noLegend)
@@ -83,7 +88,7 @@ fleetctl list-units --fields=unit,machine`,
 	cmd.RunE = fleetVerb(g, f, func(ctx context.Context, c *fleetConn, _ []string) error {
 		cols, err := parseFields(lf.fields, listUnitsFields)
 		if err != nil {
-			return err
+			return c.failf("%v", err)
 		}
 		states, err := c.unitStates(ctx, "", "")
 		if err != nil {
@@ -109,7 +114,7 @@ ask for reason).`,
 	}
 	cmd.RunE = fleetVerb(g, f, func(ctx context.Context, c *fleetConn, _ []string) error {
 		if _, err := parseFields(lf.fields, listUnitFilesFields); err != nil {
-			return err
+			return c.failf("%v", err)
 		}
 		if strings.Contains(","+lf.fields+",", ",tmachine,") {
 			c.errf(`WARNING: The "tmachine" field is deprecated. Use "target" instead`)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -232,12 +233,12 @@ func fieldsHelp[F any](what string, fields map[string]F) string {
 // messages.
 func parseFields[F any](flag string, fields map[string]F) ([]string, error) {
 	if flag == "" {
-		return nil, usagef("Must define output format")
+		return nil, errors.New("Must define output format")
 	}
 	cols := strings.Split(flag, ",")
 	for _, c := range cols {
 		if _, ok := fields[c]; !ok {
-			return nil, usagef("Invalid key in output format: %q", c)
+			return nil, fmt.Errorf("Invalid key in output format: %q", c)
 		}
 	}
 	return cols, nil

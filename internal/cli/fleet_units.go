@@ -181,7 +181,15 @@ func (c *fleetConn) loadOrStart(ctx context.Context, verb, state string, args []
 	if err := c.tryWaitForUnitStates(ctx, waiting, verb, state, uf.attempts()); err != nil {
 		return c.waitFailed(err, "Error waiting for unit states, exit status: %v", err)
 	}
-	if state != schema.StateLaunched || uf.attempts() < 0 {
+	if state != schema.StateLaunched {
+		return nil
+	}
+	if uf.attempts() < 0 {
+		// fleetctl's tryWaitForSystemdActiveState says it again: scripts
+		// written against fleetctl see the same two lines.
+		for _, name := range waiting {
+			c.outf("Triggered unit %s start", name)
+		}
 		return nil
 	}
 	if err := c.waitActive(ctx, waiting, uf.attempts()); err != nil {

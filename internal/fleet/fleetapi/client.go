@@ -125,10 +125,13 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		}
 		rd = bytes.NewReader(b)
 	}
-	target := c.base + "/fleet/v1/" + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
+	// alt=json on every request, as fleetctl's generated client sends it,
+	// so that its URLs (and the errors that quote them) read the same.
+	q := url.Values{"alt": {"json"}}
+	for k, v := range query {
+		q[k] = v
 	}
+	target := c.base + "/fleet/v1/" + path + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return nil, fmt.Errorf("fleet API: %s %s: %w", method, path, err)
@@ -138,7 +141,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fleet API: %s %s: %w", method, path, err)
+		return nil, err // a *url.Error, which names the method and URL, as fleetctl's do
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
