@@ -116,6 +116,19 @@
 //   - A page far past the end is empty; fleet's 16-bit arithmetic
 //     wrapped round.
 //   - No /metrics.
+//   - currentState follows the agents at once, where fleetd's agents
+//     heard of a change a second late. fleetctl v1.0.0's restart of a
+//     launched unit relied on that lag: it sets the desired state to
+//     loaded and then waits for currentState to read launched
+//     (fleetctl/restart.go, setUnitStateAndWait waits for launched
+//     whatever state it set); against fleetd its first poll still saw
+//     launched, it set launched again, and the unit was often not
+//     restarted at all. Against atoll it waits until --block-attempts
+//     runs out. Restart with `atoll fleet restart` (the binary run as
+//     fleetctl does the same: a rolling restart that waits for each
+//     unit to stop and start), or with fleetctl stop then start. Every
+//     other verb of fleetctl works unchanged (internal/playground's
+//     fleetctl tests run fleet's functional scenarios with it).
 //
 // The journal route, Unit.reason and TLS (TLSConfig: client certificates
 // signed by the cluster CA, TLS 1.2+) are atoll's; fleet had no
