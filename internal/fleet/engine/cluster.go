@@ -20,6 +20,7 @@ type cluster struct {
 
 	units      map[string]registry.Unit
 	files      map[unit.Hash][]byte
+	fileRevs   map[unit.Hash]int64
 	fleets     map[string]parsedFleet // by unit name
 	registered map[string]registry.Machine
 	overrides  map[string]map[string]string
@@ -42,6 +43,7 @@ func newCluster(reg *registry.Registry, log *slog.Logger) *cluster {
 		log:        log,
 		units:      map[string]registry.Unit{},
 		files:      map[unit.Hash][]byte{},
+		fileRevs:   map[unit.Hash]int64{},
 		fleets:     map[string]parsedFleet{},
 		registered: map[string]registry.Machine{},
 		overrides:  map[string]map[string]string{},
@@ -53,6 +55,7 @@ func newCluster(reg *registry.Registry, log *slog.Logger) *cluster {
 func (c *cluster) load(s *registry.Snapshot) {
 	c.units = s.Units
 	c.files = s.Files
+	c.fileRevs = s.FileRevisions
 	c.registered = s.Registered
 	c.overrides = s.Overrides
 	c.unplaced = s.Unplaced
@@ -108,8 +111,10 @@ func (c *cluster) apply(e registry.Event) error {
 	case registry.KindFile:
 		if e.Deleted {
 			delete(c.files, k.Hash)
+			delete(c.fileRevs, k.Hash)
 		} else {
 			c.files[k.Hash] = e.Value
+			c.fileRevs[k.Hash] = e.Revision
 		}
 	case registry.KindPlacement:
 		if e.Deleted {
@@ -330,6 +335,22 @@ func (c *cluster) reconcile() []clientv3.Op {
 		}
 	}
 	return ops
+}
+
+// garbage are the unit files no unit names, with the revision each was
+// written at.
+func (c *cluster) garbage() map[unit.Hash]int64 {
+	named := make(map[unit.Hash]bool, len(c.units))
+	for _, u := range c.units {
+		named[u.Hash] = true
+	}
+	out := map[unit.Hash]int64{}
+	for h, rev := range c.fileRevs {
+		if !named[h] {
+			out[h] = rev
+		}
+	}
+	return out
 }
 
 // metadata is a machine's metadata with the operator's over it.

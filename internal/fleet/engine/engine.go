@@ -126,6 +126,27 @@ func lead(ctx context.Context, o Options, fence registry.Fence) error {
 	}
 }
 
+// collect deletes the unit files no unit names any more (a file replaced
+// by --replace, or whose units were destroyed). A submit of the same file
+// meanwhile rewrites it and keeps it.
+func collect(ctx context.Context, o Options, fence registry.Fence, c *cluster) error {
+	for h, rev := range c.garbage() {
+		_, err := o.Registry.DeleteFile(ctx, fence, h, rev)
+		if errors.Is(err, registry.ErrNotLeader) {
+			return err
+		}
+		if err != nil {
+			o.Log.Warn("engine could not delete an unused unit file", "hash", h.String(), "err", err)
+			continue
+		}
+		// Deleted, or written again since (the watch brings its new
+		// revision): either way, not to be asked again until the watch
+		// says more.
+		delete(c.fileRevs, h)
+	}
+	return nil
+}
+
 func leadFromSnapshot(ctx context.Context, o Options, fence registry.Fence) error {
 	snap, err := o.Registry.EngineSnapshot(ctx)
 	if err != nil {
@@ -142,6 +163,9 @@ func leadFromSnapshot(ctx context.Context, o Options, fence registry.Fence) erro
 			if err := o.Registry.Commit(ctx, fence, ops); err != nil {
 				return err
 			}
+		}
+		if err := collect(ctx, o, fence, c); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():

@@ -251,3 +251,32 @@ func TestMachineOfAndReplaces(t *testing.T) {
 		return slices.Equal(s["new.service"], []string{"m3"}) && len(s["old.service"]) == 1 && s["old.service"][0] != "m3"
 	})
 }
+
+// A unit file no unit names any more is deleted; one still named stays.
+func TestUnusedUnitFilesAreDeleted(t *testing.T) {
+	h := newHarness(t)
+	h.machine("m1", nil)
+	h.submit("a.service", service, registry.Launched)
+	h.submit("b.service", service, registry.Launched) // the same file as a
+	h.submit("a.service", service+"Environment=V=2\n", registry.Launched)
+	h.engine("m1")
+	files := func() int {
+		s, err := h.reg.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(s.Files)
+	}
+	eventually(t, "two files, both named", func() bool { return len(h.schedule()) == 2 && files() == 2 })
+	if err := h.reg.Destroy(context.Background(), "b.service"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b's file deleted", func() bool { return files() == 1 })
+	u, err := h.reg.Unit(context.Background(), "a.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.reg.File(context.Background(), "a.service", u.Hash); err != nil {
+		t.Fatalf("a's file: %v", err)
+	}
+}

@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"atoll.dev/atoll/internal/unit"
 )
 
 // What the engine reads and writes: everything but the agents' states,
@@ -105,6 +106,31 @@ func (r *Registry) OpSetUnplaced(u Unplaced) clientv3.Op {
 // OpClearUnplaced removes a unit's unplaced record.
 func (r *Registry) OpClearUnplaced(unitName string) clientv3.Op {
 	return clientv3.OpDelete(r.unplacedKey(unitName))
+}
+
+// DeleteFile removes a unit file no unit names any more, under the fence,
+// and only if it was not written again since revision rev (a submit of
+// the same file rewrites it, and wins). It reports whether it deleted.
+func (r *Registry) DeleteFile(ctx context.Context, f Fence, h unit.Hash, rev int64) (bool, error) {
+	key := r.contentKey(h)
+	resp, err := r.c.Txn(ctx).
+		If(f.cmp(), clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpDelete(key)).Commit()
+	if err != nil {
+		return false, fmt.Errorf("registry: delete unit file %s: %w", h.Short(), err)
+	}
+	if resp.Succeeded {
+		return true, nil
+	}
+	// Which compare failed? The fence is the one that matters.
+	check, err := r.c.Get(ctx, f.Key)
+	if err != nil {
+		return false, fmt.Errorf("registry: %w", err)
+	}
+	if len(check.Kvs) == 0 || check.Kvs[0].CreateRevision != f.Rev {
+		return false, ErrNotLeader
+	}
+	return false, nil
 }
 
 // EngineSnapshot reads everything the engine needs (the agents' states

@@ -185,13 +185,14 @@ func (r *Registry) snapshot(ctx context.Context, dirs []string) (*Snapshot, erro
 		return nil, fmt.Errorf("registry snapshot: %w", err)
 	}
 	s := &Snapshot{
-		Revision:   resp.Header.Revision,
-		Units:      map[string]Unit{},
-		Files:      map[unit.Hash][]byte{},
-		Unplaced:   map[string]Unplaced{},
-		Machines:   map[string]Machine{},
-		Registered: map[string]Machine{},
-		Overrides:  map[string]map[string]string{},
+		Revision:      resp.Header.Revision,
+		Units:         map[string]Unit{},
+		Files:         map[unit.Hash][]byte{},
+		FileRevisions: map[unit.Hash]int64{},
+		Unplaced:      map[string]Unplaced{},
+		Machines:      map[string]Machine{},
+		Registered:    map[string]Machine{},
+		Overrides:     map[string]map[string]string{},
 	}
 	for i := range dirs {
 		for _, kv := range resp.Responses[i].GetResponseRange().Kvs {
@@ -219,6 +220,7 @@ func (s *Snapshot) apply(r *Registry, kv *mvccpb.KeyValue) error {
 		s.Units[k.Unit] = u
 	case KindFile:
 		s.Files[k.Hash] = kv.Value
+		s.FileRevisions[k.Hash] = kv.ModRevision
 	case KindPlacement:
 		p, err := DecodePlacement(k, kv.Value)
 		if err != nil {

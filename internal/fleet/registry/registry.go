@@ -146,11 +146,13 @@ type UnitState struct {
 type Snapshot struct {
 	Revision int64
 	Units    map[string]Unit
-	// Files holds each unit file's text by hash.
-	Files    map[unit.Hash][]byte
-	Schedule []Placement // by unit, then machine
-	Unplaced map[string]Unplaced
-	Machines map[string]Machine // live machines, operator metadata merged
+	// Files holds each unit file's text by hash, and FileRevisions the
+	// revision each was last written at.
+	Files         map[unit.Hash][]byte
+	FileRevisions map[unit.Hash]int64
+	Schedule      []Placement // by unit, then machine
+	Unplaced      map[string]Unplaced
+	Machines      map[string]Machine // live machines, operator metadata merged
 	// Registered are the live machines as they registered, and
 	// Overrides the operator's metadata by machine (of live machines or
 	// not): what Machines merges.
