@@ -128,7 +128,15 @@ func printFleetUnitStatus(w io.Writer, u *schema.Unit, st *schema.UnitState, mac
 	title := u.Name
 	for _, o := range u.Options {
 		if o.Section == "Unit" && o.Name == "Description" {
-			title += " - " + o.Value
+			desc := o.Value
+			// The name's specifiers (%i, %p, ...), as systemctl shows it;
+			// those of the machine are left as written.
+			if n, err := unit.ParseName(u.Name); err == nil {
+				if expanded, err := unit.Expand(desc, unit.Context{Name: n}); err == nil {
+					desc = expanded
+				}
+			}
+			title += " - " + desc
 			break
 		}
 	}

@@ -475,6 +475,16 @@ func (c *fleetConn) tryWaitForUnitStates(ctx context.Context, names []string, ve
 // waits until ctx ends. Unlike fleetctl it stops at once when the engine
 // says a unit cannot be placed (an *unplaceableError) or when a unit is
 // destroyed meanwhile.
+// unplaceableAfter is how long the engine's reason not to place a unit
+// must hold before a wait gives up on the unit.
+const unplaceableAfter = time.Second
+
+// reasonSeen is a reason not to place a unit and when it was first read.
+type reasonSeen struct {
+	reason string
+	since  time.Time
+}
+
 func (c *fleetConn) waitUnitStates(ctx context.Context, names []string, state string, maxAttempts int) error {
 	pending := slices.Clone(names)
 	var deadline time.Time
@@ -482,6 +492,7 @@ func (c *fleetConn) waitUnitStates(ctx context.Context, names []string, state st
 		deadline = time.Now().Add(time.Duration(maxAttempts) * fleetAttemptWindow)
 	}
 	machines := c.machineLookup(ctx)
+	reasons := map[string]reasonSeen{}
 	ticker := time.NewTicker(fleetPollInterval)
 	defer ticker.Stop()
 	for {
@@ -496,6 +507,19 @@ func (c *fleetConn) waitUnitStates(ctx context.Context, names []string, state st
 			case u == nil:
 				return fmt.Errorf("unit %s was destroyed while waiting for it to report state %s", name, state)
 			case u.Reason != "" && state != schema.StateInactive:
+				// A reason read right after a change (new metadata, a
+				// machine back) may be the engine's previous word: it must
+				// hold for a second, long past the engine's reaction.
+				seen, ok := reasons[name]
+				if !ok || seen.reason != u.Reason {
+					reasons[name] = reasonSeen{u.Reason, time.Now()}
+					still = append(still, name)
+					continue
+				}
+				if time.Since(seen.since) < unplaceableAfter {
+					still = append(still, name)
+					continue
+				}
 				return &unplaceableError{unit: name, reason: u.Reason}
 			}
 			current := u.CurrentState
