@@ -11,8 +11,10 @@
 // here is loaded (its file fetched once per hash); a launched one is
 // started once per file and desired state, after which systemd's own
 // Restart= policy governs it, as under fleet; a new file stops the unit,
-// loads the file and starts it again. A unit no longer scheduled here is
-// stopped and unloaded. The units it loaded, their hashes and its lease
+// loads the file and starts it again. A stop asked of a running unit
+// settles for StopSettle first, and a start asked meanwhile makes it one
+// restart (fleetctl's restart asks for a stop then a start). A unit no
+// longer scheduled here is stopped and unloaded at once. The units it loaded, their hashes and its lease
 // are kept in a state file written atomically, so an agent restarted
 // within its lease's TTL takes its lease and its units back and nothing
 // moves (fleet stopped every unit when fleetd stopped). At start-up, a
@@ -136,6 +138,14 @@ type Agent struct {
 	// reregister asks the lease keeper to register it again.
 	registered registry.Machine
 	reregister chan struct{}
+
+	// stopAsked holds when a stop was asked of a launched unit that
+	// settles (StopSettle); restartAsked the units whose stop was
+	// followed by a start meanwhile. wake asks the loop to converge at a
+	// time.
+	stopAsked    map[string]time.Time
+	restartAsked map[string]bool
+	wake         chan time.Time
 }
 
 // New reads the agent's state file (a missing one is a fresh agent).
@@ -155,6 +165,10 @@ func New(o Options) (*Agent, error) {
 
 		registered: o.Machine,
 		reregister: make(chan struct{}, 1),
+
+		stopAsked:    map[string]time.Time{},
+		restartAsked: map[string]bool{},
+		wake:         make(chan time.Time, 16),
 	}
 	if o.StateFile != "" {
 		b, err := os.ReadFile(o.StateFile)
@@ -260,9 +274,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		watch       <-chan registry.Batch
 		stopWatch   = func() {}
 		tick        = time.NewTicker(a.o.Reconcile)
+		settled     = time.NewTimer(time.Hour)
+		nextWake    time.Time
 		needConverg = false
 	)
+	settled.Stop()
 	defer tick.Stop()
+	defer settled.Stop()
 	defer func() { stopWatch() }()
 	rewatch := func() {
 		stopWatch()
@@ -325,6 +343,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			if !mine {
 				continue
 			}
+			needConverg = true
+		case t := <-a.wake:
+			if nextWake.IsZero() || t.Before(nextWake) {
+				nextWake = t
+				settled.Reset(time.Until(t))
+			}
+			continue
+		case <-settled.C:
+			nextWake = time.Time{}
 			needConverg = true
 		case <-tick.C:
 			needConverg = true
@@ -450,7 +477,44 @@ func (a *Agent) applySchedule(b registry.Batch) {
 			a.o.Log.Warn("fleet agent skipped a schedule entry", "err", err)
 			continue
 		}
+		a.noteStop(p)
 		a.schedule[p.Unit] = p
+	}
+}
+
+// StopSettle is how long a stop asked of a running unit waits before the
+// agent acts on it. A start asked meanwhile makes it a restart: the unit
+// is restarted once, and its current state never leaves launched.
+// fleetctl's restart works that way (it asks for loaded, waits for
+// launched, then asks for launched), as it did against fleetd, whose
+// agents heard of every change a second late.
+const StopSettle = time.Second
+
+// noteStop records, from a schedule entry about to replace the current
+// one (under a.mu), a stop asked of a launched unit, or a start asked
+// while that stop settles.
+func (a *Agent) noteStop(p registry.Placement) {
+	have, ok := a.saved.Units[p.Unit]
+	if !ok || have.Hash != p.Hash || have.Reached != registry.Launched {
+		delete(a.stopAsked, p.Unit)
+		return
+	}
+	_, settling := a.stopAsked[p.Unit]
+	switch {
+	case p.DesiredState == registry.Loaded && !settling:
+		a.stopAsked[p.Unit] = time.Now()
+		a.wakeAt(time.Now().Add(StopSettle))
+	case p.DesiredState == registry.Launched && settling:
+		delete(a.stopAsked, p.Unit)
+		a.restartAsked[p.Unit] = true
+	}
+}
+
+// wakeAt asks the loop to converge again at t.
+func (a *Agent) wakeAt(t time.Time) {
+	select {
+	case a.wake <- t:
+	default:
 	}
 }
 

@@ -293,3 +293,39 @@ func TestStartsLaunchedUnitsAfterAMachineCrash(t *testing.T) {
 	h.agentOn(h.reg.Client(), "m1", dir, mgr, 0)
 	eventually(t, "a.service running again", func() bool { return slices.Equal(mgr.Running(), []string{"a.service"}) })
 }
+
+// A stop followed by a start while the stop settles (fleetctl's restart)
+// restarts the unit once, and it never reads as stopped; a stop alone
+// stops it once settled.
+func TestStopThenStartRestarts(t *testing.T) {
+	h := newHarness(t)
+	mgr := memory.New()
+	h.agentOn(h.reg.Client(), "m1", t.TempDir(), mgr, 0)
+	h.submit("a.service", service, registry.Launched)
+	eventually(t, "a.service running", func() bool { return mgr.Starts("a.service") == 1 })
+	ctx := context.Background()
+	if err := h.reg.SetDesiredState(ctx, "a.service", registry.Loaded); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent to hear of the stop", func() bool {
+		s, _, err := h.reg.MachineSchedule(ctx, "m1")
+		return err == nil && len(s) == 1 && s[0].DesiredState == registry.Loaded
+	})
+	time.Sleep(agent.StopSettle / 4)
+	if got := mgr.Running(); !slices.Equal(got, []string{"a.service"}) {
+		t.Fatalf("running %v while the stop settles, want a.service", got)
+	}
+	if err := h.reg.SetDesiredState(ctx, "a.service", registry.Launched); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a.service restarted", func() bool { return mgr.Starts("a.service") == 2 })
+	if got := h.states()["a.service@m1"].Reached; got != registry.Launched {
+		t.Fatalf("reached %s after the restart", got)
+	}
+	if err := h.reg.SetDesiredState(ctx, "a.service", registry.Loaded); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a.service stopped once the stop settled", func() bool {
+		return len(mgr.Running()) == 0 && h.states()["a.service@m1"].Reached == registry.Loaded
+	})
+}

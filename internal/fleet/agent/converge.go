@@ -50,7 +50,7 @@ func (a *Agent) converge(ctx context.Context) {
 	a.mu.Lock()
 	for _, name := range slices.Sorted(maps.Keys(schedule)) {
 		p := schedule[name]
-		if have, loaded := a.saved.Units[name]; !loaded || have.Hash != p.Hash || have.Reached != p.DesiredState {
+		if have, loaded := a.saved.Units[name]; !loaded || have.Hash != p.Hash || have.Reached != p.DesiredState || a.restartAsked[name] {
 			todo = append(todo, name)
 		}
 	}
@@ -112,7 +112,15 @@ func (a *Agent) converge(ctx context.Context) {
 				a.setErr(name, "start: "+err.Error())
 				return
 			}
+		case p.DesiredState == registry.Launched && a.takeRestart(name):
+			if err := a.o.Manager.Restart(ctx, name); err != nil {
+				a.setErr(name, "restart: "+err.Error())
+				return
+			}
 		case p.DesiredState == registry.Loaded && have.Reached == registry.Launched:
+			if a.settling(name) {
+				return // converged again once the stop has settled
+			}
 			if err := a.o.Manager.Stop(ctx, name); err != nil && !errors.Is(err, service.ErrNotFound) {
 				a.setErr(name, "stop: "+err.Error())
 				return
@@ -128,6 +136,30 @@ func (a *Agent) converge(ctx context.Context) {
 		}
 	}
 	a.report(ctx, gone)
+}
+
+// takeRestart reports (once) whether a stop then a start were asked of a
+// launched unit while the stop settled.
+func (a *Agent) takeRestart(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	asked := a.restartAsked[name]
+	delete(a.restartAsked, name)
+	return asked
+}
+
+// settling reports whether a stop asked of a launched unit is still
+// settling; once settled, it is forgotten.
+func (a *Agent) settling(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.stopAsked[name]
+	if ok && time.Since(at) < StopSettle {
+		a.wakeAt(at.Add(StopSettle))
+		return true
+	}
+	delete(a.stopAsked, name)
+	return false
 }
 
 // file fetches a unit's file, once per hash.

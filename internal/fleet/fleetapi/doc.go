@@ -118,17 +118,11 @@
 //   - No /metrics.
 //   - currentState follows the agents at once, where fleetd's agents
 //     heard of a change a second late. fleetctl v1.0.0's restart of a
-//     launched unit relied on that lag: it sets the desired state to
-//     loaded and then waits for currentState to read launched
-//     (fleetctl/restart.go, setUnitStateAndWait waits for launched
-//     whatever state it set); against fleetd its first poll still saw
-//     launched, it set launched again, and the unit was often not
-//     restarted at all. Against atoll it waits until --block-attempts
-//     runs out. Restart with `atoll fleet restart` (the binary run as
-//     fleetctl does the same: a rolling restart that waits for each
-//     unit to stop and start), or with fleetctl stop then start. Every
-//     other verb of fleetctl works unchanged (internal/playground's
-//     fleetctl tests run fleet's functional scenarios with it).
+//     launched unit relied on that lag (it asks for loaded, then waits
+//     for currentState launched, then asks for launched): atoll's agents
+//     let a stop of a running unit settle for a second (agent.StopSettle)
+//     and turn a start asked meanwhile into one restart, so fleetctl's
+//     restart works and restarts the unit, which fleetd's often did not.
 //
 // The journal route, Unit.reason and TLS (TLSConfig: client certificates
 // signed by the cluster CA, TLS 1.2+) are atoll's; fleet had no
