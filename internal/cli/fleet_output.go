@@ -233,11 +233,13 @@ func fieldsHelp[F any](what string, fields map[string]F) string {
 // messages.
 func parseFields[F any](flag string, fields map[string]F) ([]string, error) {
 	if flag == "" {
+		//lint:ignore ST1005 fleetctl's message, word for word
 		return nil, errors.New("Must define output format")
 	}
 	cols := strings.Split(flag, ",")
 	for _, c := range cols {
 		if _, ok := fields[c]; !ok {
+			//lint:ignore ST1005 fleetctl's message, word for word
 			return nil, fmt.Errorf("Invalid key in output format: %q", c)
 		}
 	}
