@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 
 	"atoll.dev/atoll/api"
 	"atoll.dev/atoll/client"
-	"atoll.dev/atoll/internal/journal"
 )
 
 // newUnitCmd is systemctl's and journalctl's verbs for the local daemon's
@@ -353,30 +351,7 @@ func printJournal(ctx context.Context, w io.Writer, c client.Local, name string,
 		return err
 	}
 	defer body.Close()
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		if output == "json" {
-			fmt.Fprintf(w, "%s\n", sc.Bytes())
-			continue
-		}
-		var e journal.Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return fmt.Errorf("journal of %s: %w", name, err)
-		}
-		who := e.Unit
-		if who == "" {
-			who = name
-		}
-		if e.PID != 0 {
-			who += fmt.Sprintf("[%d]", e.PID)
-		}
-		fmt.Fprintf(w, "%s %s: %s\n", e.Time.Local().Format("Jan 02 15:04:05"), who, e.Line)
-	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("journal of %s: %w", name, err)
-	}
-	return nil
+	return printJournalStream(ctx, w, body, name, output)
 }
 
 func writeJSONOut(w io.Writer, v any) error {
