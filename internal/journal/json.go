@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -223,4 +224,22 @@ func validUTF8(s string) string {
 		return s
 	}
 	return string([]rune(s))
+}
+
+// NDJSON returns a reader callback (for Read) that writes each entry to w
+// as one JSON object per line, journald's export shape, and with follow
+// flushes after each so a follower sees lines as they come. flush may be
+// nil.
+func NDJSON(w io.Writer, flush func(), follow bool) func(Entry) error {
+	var buf []byte
+	return func(e Entry) error {
+		buf = append(e.AppendJSON(buf[:0]), '\n')
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		if follow && flush != nil {
+			flush()
+		}
+		return nil
+	}
 }

@@ -57,6 +57,13 @@ func (p *apiPart) Run(ctx context.Context) error {
 		l = fresh.listener
 	}
 	p.listener = nil
+	defer os.Remove(p.sys.paths.Socket())
+	return serve(ctx, srv, l, "local API")
+}
+
+// serve serves l until ctx ends, then shuts srv down, giving requests in
+// flight 5 seconds. A server that fails is an error naming what it is.
+func serve(ctx context.Context, srv *http.Server, l net.Listener, what string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -64,10 +71,9 @@ func (p *apiPart) Run(ctx context.Context) error {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(shutdownCtx)
-		os.Remove(p.sys.paths.Socket())
 		return nil
 	case err := <-errc:
-		return fmt.Errorf("local API: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 }
 

@@ -229,16 +229,5 @@ func (p *fleetListenPart) Run(ctx context.Context) error {
 		}
 		l = tls.NewListener(l, conf)
 	}
-	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case <-ctx.Done():
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdownCtx)
-		return nil
-	case err := <-errc:
-		return fmt.Errorf("fleet API: %w", err)
-	}
+	return serve(ctx, &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second}, l, "fleet API on "+addr)
 }

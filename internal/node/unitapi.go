@@ -119,18 +119,11 @@ func (p *apiPart) unitRoutes(mux *http.ServeMux) {
 		}
 		o.Follow = q.Get("follow") == "1"
 		w.Header().Set("Content-Type", "application/x-ndjson")
-		flusher, _ := w.(http.Flusher)
-		var buf []byte
-		err := p.sys.units.journal.Read(r.Context(), r.PathValue("name"), o, func(e journal.Entry) error {
-			buf = append(e.AppendJSON(buf[:0]), '\n')
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-			if o.Follow && flusher != nil {
-				flusher.Flush()
-			}
-			return nil
-		})
+		var flush func()
+		if flusher, ok := w.(http.Flusher); ok {
+			flush = flusher.Flush
+		}
+		err := p.sys.units.journal.Read(r.Context(), r.PathValue("name"), o, journal.NDJSON(w, flush, o.Follow))
 		if err != nil && r.Context().Err() == nil {
 			// The status is sent; a broken stream is all the client sees.
 			p.sys.log.Warn("journal read", "unit", r.PathValue("name"), "err", err)

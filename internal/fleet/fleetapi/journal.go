@@ -96,17 +96,11 @@ func (s *Server) localJournal(w http.ResponseWriter, r *http.Request, name strin
 	if o.Follow && flusher != nil {
 		flusher.Flush() // the client has its answer before the first entry
 	}
-	var buf []byte
-	err := s.o.Journal.Read(r.Context(), name, o, func(e journal.Entry) error {
-		buf = append(e.AppendJSON(buf[:0]), '\n')
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-		if o.Follow && flusher != nil {
-			flusher.Flush()
-		}
-		return nil
-	})
+	var flush func()
+	if flusher != nil {
+		flush = flusher.Flush
+	}
+	err := s.o.Journal.Read(r.Context(), name, o, journal.NDJSON(w, flush, o.Follow))
 	if err != nil && r.Context().Err() == nil {
 		// The status is sent; a broken stream is all the client sees.
 		s.o.Log.Warn("fleet API: journal read", "unit", name, "err", err)
