@@ -185,13 +185,24 @@ func (c *cluster) fleetOf(u registry.Unit) (unit.Fleet, error) {
 // reconcile brings the schedule in line with the units and machines, in
 // memory, and returns the writes that do the same in the registry.
 func (c *cluster) reconcile() []clientv3.Op {
-	var ops []clientv3.Op
+	// The writes, one per schedule entry whatever happened to it during
+	// the pass (etcd refuses a transaction that names a key twice), in
+	// the order first touched.
+	type entry struct{ unit, machine string }
+	var touched []entry
+	last := map[entry]clientv3.Op{}
+	write := func(e entry, op clientv3.Op) {
+		if _, ok := last[e]; !ok {
+			touched = append(touched, e)
+		}
+		last[e] = op
+	}
 	unplace := func(unitName, machineID string) {
-		ops = append(ops, c.reg.OpUnplace(machineID, unitName))
+		write(entry{unitName, machineID}, c.reg.OpUnplace(machineID, unitName))
 		c.deletePlacement(unitName, machineID)
 	}
 	place := func(p registry.Placement) {
-		ops = append(ops, c.reg.OpPlace(p))
+		write(entry{p.Unit, p.Machine}, c.reg.OpPlace(p))
 		c.setPlacement(p)
 	}
 
@@ -318,6 +329,11 @@ func (c *cluster) reconcile() []clientv3.Op {
 		if len(machines) == 0 {
 			unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: d.Reason, Rejected: d.Rejected}
 		}
+	}
+
+	ops := make([]clientv3.Op, 0, len(touched))
+	for _, e := range touched {
+		ops = append(ops, last[e])
 	}
 
 	// Say why, where it changed.

@@ -539,7 +539,10 @@ func TestPaginationSmallLimit(t *testing.T) {
 
 func TestState(t *testing.T) {
 	e := newEnv(t, startEtcd(t), Options{})
-	web := parseUnit(t, "web.service", webUnit)
+	web := e.submit("web.service", webUnit, registry.Launched)
+	// GET /state/{name} reads the machines the unit is placed on.
+	e.place(registry.Placement{Unit: "web.service", Machine: "m1", Hash: web.Hash(), DesiredState: registry.Launched})
+	e.place(registry.Placement{Unit: "web.service", Machine: "m2", Hash: web.Hash(), DesiredState: registry.Launched})
 	e.putStates(
 		registry.UnitState{Unit: "web.service", Machine: "m2", Hash: web.Hash(), LoadState: "loaded", ActiveState: "active", SubState: "running"},
 		registry.UnitState{Unit: "web.service", Machine: "m1", Hash: web.Hash(), LoadState: "loaded", ActiveState: "failed", SubState: "failed"},

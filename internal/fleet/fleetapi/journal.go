@@ -42,7 +42,7 @@ func (s *Server) journal(w http.ResponseWriter, r *http.Request, name string) {
 		return
 	}
 
-	snap, err := registryOf(r).Snapshot(r.Context())
+	snap, err := registryOf(r).UnitSnapshot(r.Context(), name)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

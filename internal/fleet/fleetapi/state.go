@@ -49,7 +49,7 @@ func (s *Server) listStates(w http.ResponseWriter, r *http.Request) {
 // one-per-unit copy of the last report; atoll gives the report of the
 // first machine (by ID) that runs the unit.
 func (s *Server) getState(w http.ResponseWriter, r *http.Request, name string) {
-	snap, err := registryOf(r).Snapshot(r.Context())
+	snap, err := registryOf(r).UnitSnapshot(r.Context(), name)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

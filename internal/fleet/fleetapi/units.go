@@ -109,7 +109,7 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getUnit(w http.ResponseWriter, r *http.Request, name string) {
-	snap, err := registryOf(r).Snapshot(r.Context())
+	snap, err := registryOf(r).UnitSnapshot(r.Context(), name)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

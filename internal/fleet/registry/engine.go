@@ -15,9 +15,10 @@ import (
 // What the engine reads and writes: everything but the agents' states,
 // and the schedule, in fenced transactions.
 
-// MaxOps is how many operations one transaction carries: etcd's default
-// --max-txn-ops.
-const MaxOps = 128
+// MaxOps is how many operations one transaction carries. etcd's default
+// --max-txn-ops is 128, and it counts a nested transaction's operations
+// (a placement is one, of two) against what the outer one leaves.
+const MaxOps = 64
 
 // Fence is the engine leader's election key and the revision it was
 // created at. A fenced write succeeds only while that key still exists
@@ -88,14 +89,22 @@ func transient(err error) bool {
 		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail)
 }
 
-// OpPlace writes a schedule entry.
+// OpPlace writes a schedule entry and its index entry (placed/), as one
+// operation.
 func (r *Registry) OpPlace(p Placement) clientv3.Op {
-	return clientv3.OpPut(r.scheduleKey(p.Machine, p.Unit), mustJSON(p))
+	return clientv3.OpTxn(nil, []clientv3.Op{
+		clientv3.OpPut(r.scheduleKey(p.Machine, p.Unit), mustJSON(p)),
+		clientv3.OpPut(r.placedKey(p.Unit, p.Machine), ""),
+	}, nil)
 }
 
-// OpUnplace removes a schedule entry.
+// OpUnplace removes a schedule entry and its index entry, as one
+// operation.
 func (r *Registry) OpUnplace(machineID, unitName string) clientv3.Op {
-	return clientv3.OpDelete(r.scheduleKey(machineID, unitName))
+	return clientv3.OpTxn(nil, []clientv3.Op{
+		clientv3.OpDelete(r.scheduleKey(machineID, unitName)),
+		clientv3.OpDelete(r.placedKey(unitName, machineID)),
+	}, nil)
 }
 
 // OpSetUnplaced records why a unit could not be placed.

@@ -48,11 +48,13 @@ const (
 	metadataDir = "metadata/"
 	statesDir   = "agent-states/" // sorts first: the engine watches what follows
 	engineDir   = "engine/"
+	placedDir   = "placed/" // an index of schedule/ by unit
 )
 
 func (r *Registry) unitKey(name string) string         { return r.prefix + unitsDir + name }
 func (r *Registry) contentKey(h unit.Hash) string      { return r.prefix + contentDir + h.String() }
 func (r *Registry) scheduleKey(m, u string) string     { return r.prefix + scheduleDir + m + "/" + u }
+func (r *Registry) placedKey(u, m string) string       { return r.prefix + placedDir + u + "/" + m }
 func (r *Registry) unplacedKey(u string) string        { return r.prefix + unplacedDir + u }
 func (r *Registry) machineKey(m string) string         { return r.prefix + machinesDir + m }
 func (r *Registry) metadataKey(m, key string) string   { return r.prefix + metadataDir + m + "/" + key }
@@ -184,8 +186,21 @@ func (r *Registry) snapshot(ctx context.Context, dirs []string) (*Snapshot, erro
 	if err != nil {
 		return nil, fmt.Errorf("registry snapshot: %w", err)
 	}
-	s := &Snapshot{
-		Revision:      resp.Header.Revision,
+	s := newSnapshot(resp.Header.Revision)
+	for i := range dirs {
+		for _, kv := range resp.Responses[i].GetResponseRange().Kvs {
+			if err := s.apply(r, kv); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.sort()
+	return s, nil
+}
+
+func newSnapshot(rev int64) *Snapshot {
+	return &Snapshot{
+		Revision:      rev,
 		Units:         map[string]Unit{},
 		Files:         map[unit.Hash][]byte{},
 		FileRevisions: map[unit.Hash]int64{},
@@ -194,8 +209,54 @@ func (r *Registry) snapshot(ctx context.Context, dirs []string) (*Snapshot, erro
 		Registered:    map[string]Machine{},
 		Overrides:     map[string]map[string]string{},
 	}
-	for i := range dirs {
-		for _, kv := range resp.Responses[i].GetResponseRange().Kvs {
+}
+
+// UnitSnapshot reads what concerns one unit, at one revision: the unit,
+// its file, its schedule entries (through the placed/ index), why it is
+// not placed, the machines it is placed on and their reports of it. It
+// is what the API serves one unit from, in two round trips whatever the
+// size of the cluster. A unit that does not exist gives a snapshot with
+// no units.
+func (r *Registry) UnitSnapshot(ctx context.Context, name string) (*Snapshot, error) {
+	placed := r.prefix + placedDir + name + "/"
+	first, err := r.c.Txn(ctx).Then(
+		clientv3.OpGet(r.unitKey(name)),
+		clientv3.OpGet(r.unplacedKey(name)),
+		clientv3.OpGet(placed, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("unit %s: %w", name, err)
+	}
+	s := newSnapshot(first.Header.Revision)
+	for _, resp := range first.Responses[:2] {
+		for _, kv := range resp.GetResponseRange().Kvs {
+			if err := s.apply(r, kv); err != nil {
+				return nil, err
+			}
+		}
+	}
+	u, ok := s.Units[name]
+	if !ok {
+		return s, nil
+	}
+	at := clientv3.WithRev(s.Revision)
+	ops := []clientv3.Op{clientv3.OpGet(r.contentKey(u.Hash), at)}
+	var machines []string
+	for _, kv := range first.Responses[2].GetResponseRange().Kvs {
+		machines = append(machines, strings.TrimPrefix(string(kv.Key), placed))
+	}
+	for _, m := range machines {
+		ops = append(ops, clientv3.OpGet(r.machineKey(m), at), clientv3.OpGet(r.scheduleKey(m, name), at), clientv3.OpGet(r.stateKey(m, name), at))
+	}
+	for _, m := range machines { // operator metadata after the machines it applies to
+		ops = append(ops, clientv3.OpGet(r.prefix+metadataDir+m+"/", clientv3.WithPrefix(), at))
+	}
+	second, err := r.c.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("unit %s: %w", name, err)
+	}
+	for _, resp := range second.Responses {
+		for _, kv := range resp.GetResponseRange().Kvs {
 			if err := s.apply(r, kv); err != nil {
 				return nil, err
 			}

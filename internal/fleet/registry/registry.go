@@ -11,6 +11,7 @@
 //	units/<unit>                {"name","hash","desiredState"}       the API
 //	content/<sha1>              the unit file's text                 the API; content-addressed
 //	schedule/<machine>/<unit>   {"hash","desiredState"}              the engine leader, fenced
+//	placed/<unit>/<machine>     ""                                   with each schedule entry: its index by unit
 //	unplaced/<unit>             {"hash","reason","rejected":{...}}   the engine leader, fenced
 //	machines/<machine>          {"id","name","publicIP",...}         the machine's agent, on its lease
 //	metadata/<machine>/<key>    value                                operators (PATCH /machines)
@@ -27,7 +28,10 @@
 // where fleet woke every machine into reading the whole registry. A
 // schedule entry carries the unit's hash and desired state, so the agent
 // needs nothing else but the file, fetched once per hash. Global units
-// get one entry per machine they run on.
+// get one entry per machine they run on. Each entry is written with an
+// index entry by unit, in the same transaction, so that the API reads one
+// unit (UnitSnapshot), however often fleetctl polls it, without reading
+// the whole schedule.
 //
 // Machine presence and unit states live on the agent's lease: when a
 // machine dies, its keys go with its lease and the engine, watching

@@ -233,3 +233,66 @@ func TestWatches(t *testing.T) {
 		t.Fatalf("engine saw %v", kinds)
 	}
 }
+
+// UnitSnapshot reads one unit's part of the registry, and nothing of the
+// others'.
+func TestUnitSnapshot(t *testing.T) {
+	r := newRegistry(t)
+	ctx := context.Background()
+	lease, err := r.Client().Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"m1", "m2"} {
+		if err := r.Register(ctx, lease.ID, registry.Machine{ID: m, Metadata: map[string]string{"disk": "hdd"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.SetMetadata(ctx, "m1", "disk", "ssd"); err != nil {
+		t.Fatal(err)
+	}
+	web := parse(t, "web.service", "[Service]\nExecStart=/bin/true\n")
+	db := parse(t, "db.service", "[Service]\nExecStart=/bin/false\n")
+	for _, f := range []*unit.File{web, db} {
+		if err := r.Submit(ctx, f, registry.Launched); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put, err := r.Client().Put(ctx, r.ElectionPrefix()+"leader", "me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fence := registry.Fence{Key: r.ElectionPrefix() + "leader", Rev: put.Header.Revision}
+	if err := r.Commit(ctx, fence, []clientv3.Op{
+		r.OpPlace(registry.Placement{Unit: "web.service", Machine: "m1", Hash: web.Hash(), DesiredState: registry.Launched}),
+		r.OpPlace(registry.Placement{Unit: "db.service", Machine: "m2", Hash: db.Hash(), DesiredState: registry.Launched}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PutStates(ctx, lease.ID, []registry.UnitState{
+		{Unit: "web.service", Machine: "m1", Reached: registry.Launched},
+		{Unit: "db.service", Machine: "m2", Reached: registry.Launched},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.UnitSnapshot(ctx, "web.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Units) != 1 || len(s.Files) != 1 || s.Files[web.Hash()] == nil ||
+		len(s.Schedule) != 1 || s.Schedule[0].Machine != "m1" ||
+		len(s.Machines) != 1 || s.Machines["m1"].Metadata["disk"] != "ssd" ||
+		len(s.States) != 1 || s.States[0].Machine != "m1" {
+		t.Fatalf("web's snapshot: units %v files %d schedule %v machines %v states %v", s.Units, len(s.Files), s.Schedule, s.Machines, s.States)
+	}
+	// Unplaced, it reads as such.
+	if err := r.Commit(ctx, fence, []clientv3.Op{r.OpUnplace("m1", "web.service")}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = r.UnitSnapshot(ctx, "web.service"); err != nil || len(s.Schedule) != 0 || len(s.Units) != 1 {
+		t.Fatalf("after unplacing: %+v, %v", s, err)
+	}
+	if s, err = r.UnitSnapshot(ctx, "none.service"); err != nil || len(s.Units) != 0 {
+		t.Fatalf("a unit that does not exist: %+v, %v", s, err)
+	}
+}
