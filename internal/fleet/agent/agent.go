@@ -336,6 +336,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		case st := <-states:
 			a.mu.Lock()
 			_, mine := a.saved.Units[st.Name]
+			// An event older than what the agent learnt when it acted says
+			// nothing new.
+			if prev, ok := a.known[st.Name]; mine && ok && st.Since.Before(prev.Since) {
+				mine = false
+			}
 			if mine {
 				a.known[st.Name] = st
 			}

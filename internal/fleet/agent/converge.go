@@ -78,6 +78,9 @@ func (a *Agent) converge(ctx context.Context) {
 		if a.isFenced() {
 			return
 		}
+		// What the manager says once this is done is what gets reported,
+		// at once: its events about the unit come later, and say the same.
+		defer a.learnState(ctx, name)
 		p := schedule[name]
 		a.mu.Lock()
 		have, loaded := a.saved.Units[name]
@@ -136,6 +139,19 @@ func (a *Agent) converge(ctx context.Context) {
 		}
 	}
 	a.report(ctx, gone)
+}
+
+// learnState takes the manager's word on a unit it just acted on.
+func (a *Agent) learnState(ctx context.Context, name string) {
+	st, err := a.o.Manager.State(ctx, name)
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	if _, mine := a.saved.Units[name]; mine {
+		a.known[name] = st
+	}
+	a.mu.Unlock()
 }
 
 // takeRestart reports (once) whether a stop then a start were asked of a

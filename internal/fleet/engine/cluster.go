@@ -35,6 +35,18 @@ type parsedFleet struct {
 	hash  unit.Hash
 	fleet unit.Fleet
 	err   error
+	// template is why the unit cannot run, when it is a template.
+	template string
+}
+
+// sortedMachines are the machines of a unit's schedule entries, in order.
+func sortedMachines(byMachine map[string]registry.Placement) []string {
+	if len(byMachine) == 1 {
+		for m := range byMachine {
+			return []string{m}
+		}
+	}
+	return slices.Sorted(maps.Keys(byMachine))
 }
 
 func newCluster(reg *registry.Registry, log *slog.Logger) *cluster {
@@ -81,31 +93,37 @@ func (c *cluster) deletePlacement(unitName, machineID string) {
 }
 
 // applyBatch takes a watch batch into the copy.
-func (c *cluster) applyBatch(b registry.Batch) error {
+// applyBatch takes a watch batch into the copy, and reports whether it
+// changed anything: the echoes of the engine's own writes, which it
+// applied to the copy when it wrote them, change nothing and need no
+// reconcile.
+func (c *cluster) applyBatch(b registry.Batch) (changed bool, err error) {
 	if b.Err != nil {
-		return b.Err
+		return false, b.Err
 	}
 	for _, e := range b.Events {
-		if err := c.apply(e); err != nil {
+		ch, err := c.apply(e)
+		if err != nil {
 			// A value the engine cannot read is logged and skipped: one
 			// bad key must not stop scheduling.
 			c.log.Warn("engine skipped a registry change", "err", err)
 		}
+		changed = changed || ch
 	}
-	return nil
+	return changed, nil
 }
 
-func (c *cluster) apply(e registry.Event) error {
+func (c *cluster) apply(e registry.Event) (changed bool, err error) {
 	k := e.Key
 	switch k.Kind {
 	case registry.KindUnit:
 		if e.Deleted {
 			delete(c.units, k.Unit)
-			return nil
+			return true, nil
 		}
 		u, err := registry.DecodeUnit(k, e.Value, e.Revision)
 		if err != nil {
-			return err
+			return false, err
 		}
 		c.units[k.Unit] = u
 	case registry.KindFile:
@@ -117,48 +135,54 @@ func (c *cluster) apply(e registry.Event) error {
 			c.fileRevs[k.Hash] = e.Revision
 		}
 	case registry.KindPlacement:
+		have, had := c.schedule[k.Unit][k.Machine]
 		if e.Deleted {
 			c.deletePlacement(k.Unit, k.Machine)
-			return nil
+			return had, nil
 		}
 		p, err := registry.DecodePlacement(k, e.Value)
 		if err != nil {
-			return err
+			return false, err
 		}
 		c.setPlacement(p)
+		return !had || have != p, nil
 	case registry.KindUnplaced:
+		have, had := c.unplaced[k.Unit]
 		if e.Deleted {
 			delete(c.unplaced, k.Unit)
-			return nil
+			return had, nil
 		}
 		u, err := registry.DecodeUnplaced(k, e.Value)
 		if err != nil {
-			return err
+			return false, err
 		}
 		c.unplaced[k.Unit] = u
+		return !had || have.Reason != u.Reason || have.Hash != u.Hash, nil
 	case registry.KindMachine:
 		if e.Deleted {
 			delete(c.registered, k.Machine)
-			return nil
+			return true, nil
 		}
 		m, err := registry.DecodeMachine(e.Value)
 		if err != nil {
-			return err
+			return false, err
 		}
 		c.registered[k.Machine] = m
 	case registry.KindMetadata:
 		o := c.overrides[k.Machine]
 		if e.Deleted {
 			delete(o, k.Key)
-			return nil
+			return true, nil
 		}
 		if o == nil {
 			o = map[string]string{}
 			c.overrides[k.Machine] = o
 		}
 		o[k.Key] = string(e.Value)
+	default:
+		return false, nil
 	}
-	return nil
+	return true, nil
 }
 
 // fleetOf reads a unit's [X-Fleet] section, once per file.
@@ -167,6 +191,9 @@ func (c *cluster) fleetOf(u registry.Unit) (unit.Fleet, error) {
 		return p.fleet, p.err
 	}
 	p := parsedFleet{hash: u.Hash}
+	if n, err := unit.ParseName(u.Name); err == nil && n.Template {
+		p.template = "a template cannot be loaded or launched; submit an instance (" + n.Prefix + "@1." + n.Type + ")"
+	}
 	text, ok := c.files[u.Hash]
 	if !ok {
 		// Not kept: the file may yet come (it never should lag its unit,
@@ -229,13 +256,13 @@ func (c *cluster) reconcile() []clientv3.Op {
 			unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: "the unit cannot be scheduled: " + err.Error()}
 			continue
 		}
-		if n, err := unit.ParseName(name); err == nil && n.Template {
-			unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: "a template cannot be loaded or launched; submit an instance (" + n.Prefix + "@1." + n.Type + ")"}
+		if reason := c.fleets[name].template; reason != "" {
+			unplaced[name] = registry.Unplaced{Unit: name, Hash: u.Hash, Reason: reason}
 			continue
 		}
 		su := scheduler.Unit{Name: name, Fleet: fl}
 		kept := false
-		for _, m := range slices.Sorted(maps.Keys(byMachine)) {
+		for _, m := range sortedMachines(byMachine) {
 			p := byMachine[m]
 			if !state.HasMachine(m) || (kept && !fl.Global) {
 				continue // unplaced below
@@ -254,14 +281,14 @@ func (c *cluster) reconcile() []clientv3.Op {
 		}
 	}
 	// Unschedule what is no longer wanted, or whose machine left.
-	for _, name := range slices.Sorted(maps.Keys(c.schedule)) {
+	for name, byMachine := range c.schedule {
 		u, exists := c.units[name]
-		for _, m := range slices.Sorted(maps.Keys(c.schedule[name])) {
+		for _, m := range sortedMachines(byMachine) {
 			if !exists || u.DesiredState == registry.Inactive || !state.HasMachine(m) {
 				unplace(name, m)
 				continue
 			}
-			if fl, _ := c.fleetOf(u); !fl.Global {
+			if len(byMachine) > 1 && !c.fleets[name].fleet.Global {
 				if where, ok := state.MachineOf(name); ok && where != m {
 					unplace(name, m) // a second copy an older leader left
 				}

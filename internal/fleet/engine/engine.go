@@ -157,37 +157,45 @@ func leadFromSnapshot(ctx context.Context, o Options, fence registry.Fence) erro
 	events := o.Registry.WatchEngine(ctx, snap.Revision+1)
 	resync := time.NewTicker(o.Resync)
 	defer resync.Stop()
-	for {
-		ops := c.reconcile()
-		if len(ops) > 0 {
-			if err := o.Registry.Commit(ctx, fence, ops); err != nil {
+	take := func(b registry.Batch, ok bool) (changed bool, err error) {
+		if !ok {
+			return false, ctx.Err()
+		}
+		return c.applyBatch(b)
+	}
+	for dirty := true; ; {
+		if dirty {
+			ops := c.reconcile()
+			if len(ops) > 0 {
+				if err := o.Registry.Commit(ctx, fence, ops); err != nil {
+					return err
+				}
+			}
+			if err := collect(ctx, o, fence, c); err != nil {
 				return err
 			}
-		}
-		if err := collect(ctx, o, fence, c); err != nil {
-			return err
+			dirty = false
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-resync.C:
+			dirty = true
 		case b, ok := <-events:
-			if !ok {
-				return ctx.Err()
-			}
-			if err := c.applyBatch(b); err != nil {
+			changed, err := take(b, ok)
+			if err != nil || !ok {
 				return err
 			}
+			dirty = changed
 			// Take every batch already waiting before reconciling once.
 			for drained := false; !drained; {
 				select {
 				case b, ok := <-events:
-					if !ok {
-						return ctx.Err()
-					}
-					if err := c.applyBatch(b); err != nil {
+					changed, err := take(b, ok)
+					if err != nil || !ok {
 						return err
 					}
+					dirty = dirty || changed
 				default:
 					drained = true
 				}

@@ -48,7 +48,7 @@ func (r *Registry) MachineSchedule(ctx context.Context, machineID string) ([]Pla
 // It watches schedule/<machine>/ only: a change elsewhere never wakes the
 // machine.
 func (r *Registry) WatchMachineSchedule(ctx context.Context, machineID string, rev int64) <-chan Batch {
-	out := make(chan Batch)
+	out := make(chan Batch, watchBuffer)
 	go func() {
 		defer close(out)
 		r.watch(ctx, rev, out, r.machineScheduleDir(machineID), clientv3.WithPrefix())

@@ -153,7 +153,7 @@ func (r *Registry) EngineSnapshot(ctx context.Context) (*Snapshot, error) {
 // agents' states) from revision rev until ctx ends or a watch fails (a
 // last Batch with Err).
 func (r *Registry) WatchEngine(ctx context.Context, rev int64) <-chan Batch {
-	out := make(chan Batch)
+	out := make(chan Batch, watchBuffer)
 	// The layout sorts agent-states/ before every other key space: one
 	// watch from just after it to the end of the prefix sees the rest, in
 	// revision order (a submit's file and unit arrive together).

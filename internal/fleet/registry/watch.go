@@ -24,6 +24,11 @@ type Batch struct {
 	Err      error
 }
 
+// watchBuffer is how many batches a watch holds for a reader that is
+// busy: the reader takes all of them at once when it comes back (one
+// reconcile for many changes), and the watch keeps reading etcd meanwhile.
+const watchBuffer = 4096
+
 // ErrCompacted means a watch started from a revision etcd has compacted.
 var ErrCompacted = fmt.Errorf("registry: watch revision compacted")
 
