@@ -146,6 +146,8 @@ type Agent struct {
 	stopAsked    map[string]time.Time
 	restartAsked map[string]bool
 	wake         chan time.Time
+	// nudge wakes the watchdog when the deadline moved earlier.
+	nudge chan struct{}
 }
 
 // New reads the agent's state file (a missing one is a fresh agent).
@@ -169,6 +171,7 @@ func New(o Options) (*Agent, error) {
 		stopAsked:    map[string]time.Time{},
 		restartAsked: map[string]bool{},
 		wake:         make(chan time.Time, 16),
+		nudge:        make(chan struct{}, 1),
 	}
 	if o.StateFile != "" {
 		b, err := os.ReadFile(o.StateFile)
@@ -307,6 +310,10 @@ func (a *Agent) Run(ctx context.Context) error {
 				if now := time.Now(); now.Before(a.deadline) {
 					a.deadline = now
 				}
+				select {
+				case a.nudge <- struct{}{}:
+				default:
+				}
 				a.mu.Unlock()
 				stopWatch()
 				watch = nil
@@ -376,20 +383,30 @@ func (a *Agent) Run(ctx context.Context) error {
 // period is over. It runs apart from the loop that converges, which may be
 // waiting on the store, and needs nothing but the clock and the manager.
 func (a *Agent) watchdog(ctx context.Context) {
-	every := min(50*time.Millisecond, a.o.TTL/20)
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
+		a.mu.Lock()
+		due := a.deadline.Add(a.o.Grace)
+		fenced := a.fenced
+		a.mu.Unlock()
+		wait := time.Until(due)
+		if fenced {
+			wait = a.o.TTL / 10 // until a new lease unfences
+		}
+		if wait <= 0 {
+			a.stopAll(ctx)
+			continue
+		}
+		// Renewals move the deadline later: waking at the old one and
+		// looking again costs a wake-up per renewal at most. A lease found
+		// gone moves it earlier, and nudges.
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
-		}
-		a.mu.Lock()
-		due := !a.fenced && time.Now().After(a.deadline.Add(a.o.Grace))
-		a.mu.Unlock()
-		if due {
-			a.stopAll(ctx)
+		case <-a.nudge:
+			t.Stop()
 		}
 	}
 }

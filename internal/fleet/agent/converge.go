@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"atoll.dev/atoll/internal/fleet/registry"
 	"atoll.dev/atoll/internal/service"
+	"atoll.dev/atoll/internal/unit"
 )
 
 // converge makes the service manager run what the schedule says, then
@@ -185,6 +187,9 @@ func (a *Agent) file(ctx context.Context, name string, p registry.Placement) ([]
 	a.mu.Unlock()
 	if ok {
 		return text, nil
+	}
+	if p.File != "" && unit.Hash(sha1.Sum([]byte(p.File))) == p.Hash {
+		return []byte(p.File), nil // carried by the schedule entry
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.o.TTL/3)
 	defer cancel()

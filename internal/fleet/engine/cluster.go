@@ -28,6 +28,8 @@ type cluster struct {
 	// per machine it runs on for a global unit.
 	schedule map[string]map[string]registry.Placement
 	unplaced map[string]registry.Unplaced
+	// rev is the revision the copy is current at.
+	rev int64
 }
 
 // parsedFleet is a unit's [X-Fleet] section, read once per file.
@@ -71,6 +73,7 @@ func (c *cluster) load(s *registry.Snapshot) {
 	c.registered = s.Registered
 	c.overrides = s.Overrides
 	c.unplaced = s.Unplaced
+	c.rev = s.Revision
 	for _, p := range s.Schedule {
 		c.setPlacement(p)
 	}
@@ -101,6 +104,7 @@ func (c *cluster) applyBatch(b registry.Batch) (changed bool, err error) {
 	if b.Err != nil {
 		return false, b.Err
 	}
+	c.rev = max(c.rev, b.Revision)
 	for _, e := range b.Events {
 		ch, err := c.apply(e)
 		if err != nil {
@@ -270,8 +274,7 @@ func (c *cluster) reconcile() []clientv3.Op {
 			kept = true
 			state.Assign(su, m)
 			if p.Hash != u.Hash || p.DesiredState != u.DesiredState {
-				p.Hash, p.DesiredState = u.Hash, u.DesiredState
-				place(p)
+				place(c.placement(u, m))
 			}
 		}
 		if fl.Global {
@@ -324,7 +327,7 @@ func (c *cluster) reconcile() []clientv3.Op {
 				retry = append(retry, moved)
 			}
 			state.Assign(su, d.Machine)
-			place(registry.Placement{Unit: name, Machine: d.Machine, Hash: u.Hash, DesiredState: u.DesiredState})
+			place(c.placement(u, d.Machine))
 			c.log.Info("unit scheduled", "unit", name, "machine", d.Machine)
 		}
 		pending = retry
@@ -344,7 +347,7 @@ func (c *cluster) reconcile() []clientv3.Op {
 			want[m] = true
 			if _, ok := c.schedule[name][m]; !ok {
 				state.Assign(su, m)
-				place(registry.Placement{Unit: name, Machine: m, Hash: u.Hash, DesiredState: u.DesiredState})
+				place(c.placement(u, m))
 			}
 		}
 		for _, m := range slices.Sorted(maps.Keys(c.schedule[name])) {
@@ -378,6 +381,16 @@ func (c *cluster) reconcile() []clientv3.Op {
 		}
 	}
 	return ops
+}
+
+// placement is unit u's schedule entry on machine m, carrying u's file
+// when it is small enough (registry.MaxInlineFile).
+func (c *cluster) placement(u registry.Unit, m string) registry.Placement {
+	p := registry.Placement{Unit: u.Name, Machine: m, Hash: u.Hash, DesiredState: u.DesiredState}
+	if text := c.files[u.Hash]; len(text) <= registry.MaxInlineFile {
+		p.File = string(text)
+	}
+	return p
 }
 
 // garbage are the unit files no unit names, with the revision each was

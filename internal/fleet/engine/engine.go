@@ -127,11 +127,11 @@ func lead(ctx context.Context, o Options, fence registry.Fence) error {
 }
 
 // collect deletes the unit files no unit names any more (a file replaced
-// by --replace, or whose units were destroyed). A submit of the same file
-// meanwhile rewrites it and keeps it.
+// by --replace, or whose units were destroyed). A unit written since the
+// engine's copy was current keeps every file, until the copy catches up.
 func collect(ctx context.Context, o Options, fence registry.Fence, c *cluster) error {
 	for h, rev := range c.garbage() {
-		_, err := o.Registry.DeleteFile(ctx, fence, h, rev)
+		_, err := o.Registry.DeleteFile(ctx, fence, h, rev, c.rev)
 		if errors.Is(err, registry.ErrNotLeader) {
 			return err
 		}

@@ -117,13 +117,16 @@ func (r *Registry) OpClearUnplaced(unitName string) clientv3.Op {
 	return clientv3.OpDelete(r.unplacedKey(unitName))
 }
 
-// DeleteFile removes a unit file no unit names any more, under the fence,
-// and only if it was not written again since revision rev (a submit of
-// the same file rewrites it, and wins). It reports whether it deleted.
-func (r *Registry) DeleteFile(ctx context.Context, f Fence, h unit.Hash, rev int64) (bool, error) {
+// DeleteFile removes a unit file no unit named as of revision seen, under
+// the fence, and only if no unit has been written since (a unit submitted
+// meanwhile may name the file) and the file itself has not changed since
+// revision rev. It reports whether it deleted.
+func (r *Registry) DeleteFile(ctx context.Context, f Fence, h unit.Hash, rev, seen int64) (bool, error) {
 	key := r.contentKey(h)
 	resp, err := r.c.Txn(ctx).
-		If(f.cmp(), clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		If(f.cmp(),
+			clientv3.Compare(clientv3.ModRevision(key), "=", rev),
+			clientv3.Compare(clientv3.ModRevision(r.dir(unitsDir)), "<", seen+1).WithPrefix()).
 		Then(clientv3.OpDelete(key)).Commit()
 	if err != nil {
 		return false, fmt.Errorf("registry: delete unit file %s: %w", h.Short(), err)

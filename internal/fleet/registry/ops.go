@@ -65,8 +65,8 @@ func (r *Registry) machineScheduleDir(m string) string { return r.prefix + sched
 // ElectionPrefix is where the engine's election lives.
 func (r *Registry) ElectionPrefix() string { return r.prefix + engineDir }
 
-// Submit stores f's text under its hash and units/<name> with the desired
-// state, in one transaction. An existing unit takes the new file (a new
+// Submit stores f's text under its hash (unless it is there) and
+// units/<name> with the desired state, in one transaction. An existing unit takes the new file (a new
 // hash) and the new desired state.
 func (r *Registry) Submit(ctx context.Context, f *unit.File, desired DesiredState) error {
 	if f == nil || f.Name == "" {
@@ -80,11 +80,16 @@ func (r *Registry) Submit(ctx context.Context, f *unit.File, desired DesiredStat
 	if err != nil {
 		return err
 	}
+	// The file is written only when it is not there yet: instances of a
+	// template share theirs. (DeleteFile refuses to delete a file while a
+	// unit it has not seen may name it.)
+	content := r.contentKey(h)
 	err = retry(ctx, func() error {
-		_, err := r.c.Txn(ctx).Then(
-			clientv3.OpPut(r.contentKey(h), string(f.Bytes())),
-			clientv3.OpPut(r.unitKey(f.Name), string(u)),
-		).Commit()
+		_, err := r.c.Txn(ctx).
+			If(clientv3.Compare(clientv3.Version(content), ">", 0)).
+			Then(clientv3.OpPut(r.unitKey(f.Name), string(u))).
+			Else(clientv3.OpPut(content, string(f.Bytes())), clientv3.OpPut(r.unitKey(f.Name), string(u))).
+			Commit()
 		return err
 	})
 	if err != nil {

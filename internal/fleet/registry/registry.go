@@ -10,7 +10,7 @@
 //
 //	units/<unit>                {"name","hash","desiredState"}       the API
 //	content/<sha1>              the unit file's text                 the API; content-addressed
-//	schedule/<machine>/<unit>   {"hash","desiredState"}              the engine leader, fenced
+//	schedule/<machine>/<unit>   {"hash","desiredState","file"}       the engine leader, fenced
 //	placed/<unit>/<machine>     ""                                   with each schedule entry: its index by unit
 //	unplaced/<unit>             {"hash","reason","rejected":{...}}   the engine leader, fenced
 //	machines/<machine>          {"id","name","publicIP",...}         the machine's agent, on its lease
@@ -26,9 +26,10 @@
 // The schedule is kept per machine so that an agent watches only its own
 // part (schedule/<machine>/) and a change to one unit wakes one machine,
 // where fleet woke every machine into reading the whole registry. A
-// schedule entry carries the unit's hash and desired state, so the agent
-// needs nothing else but the file, fetched once per hash. Global units
-// get one entry per machine they run on. Each entry is written with an
+// schedule entry carries the unit's hash and desired state, and its file
+// when it is small (MaxInlineFile), so the agent needs nothing else; a
+// larger file it fetches once per hash. Global units get one entry per
+// machine they run on. Each entry is written with an
 // index entry by unit, in the same transaction, so that the API reads one
 // unit (UnitSnapshot), however often fleetctl polls it, without reading
 // the whole schedule.
@@ -101,7 +102,14 @@ type Placement struct {
 	Machine      string       `json:"-"`
 	Hash         unit.Hash    `json:"hash"`
 	DesiredState DesiredState `json:"desiredState"`
+	// File is the unit's file when it is at most MaxInlineFile bytes, so
+	// that the agent starts the unit from its watch alone; empty, the
+	// agent reads content/<hash>.
+	File string `json:"file,omitempty"`
 }
+
+// MaxInlineFile is the largest unit file a schedule entry carries.
+const MaxInlineFile = 4096
 
 // Unplaced says why the engine could not place a unit: unplaced/<unit>.
 type Unplaced struct {

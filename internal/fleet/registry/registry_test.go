@@ -296,3 +296,38 @@ func TestUnitSnapshot(t *testing.T) {
 		t.Fatalf("a unit that does not exist: %+v, %v", s, err)
 	}
 }
+
+// A file is deleted only if no unit was written since the engine's view:
+// a unit submitted meanwhile may name it (its submit does not rewrite a
+// file that is there).
+func TestDeleteFileRefusesWhileAUnitMayNameIt(t *testing.T) {
+	r := newRegistry(t)
+	ctx := context.Background()
+	put, err := r.Client().Put(ctx, r.ElectionPrefix()+"leader", "me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fence := registry.Fence{Key: r.ElectionPrefix() + "leader", Rev: put.Header.Revision}
+	f := parse(t, "a.service", "[Service]\nExecStart=/bin/true\n")
+	if err := r.Submit(ctx, f, registry.Loaded); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Destroy(ctx, "a.service"); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := r.Snapshot(ctx) // the engine's view: the file is named by no unit
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Name = "b.service" // the same file, submitted after the view
+	if err := r.Submit(ctx, f, registry.Loaded); err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := r.DeleteFile(ctx, fence, f.Hash(), snap.FileRevisions[f.Hash()], snap.Revision)
+	if err != nil || deleted {
+		t.Fatalf("delete with a stale view: deleted %v, err %v; want refused", deleted, err)
+	}
+	if _, err := r.File(ctx, "b.service", f.Hash()); err != nil {
+		t.Fatalf("b's file: %v", err)
+	}
+}
