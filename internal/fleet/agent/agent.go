@@ -34,6 +34,12 @@
 // out such outages at the cost of that window. Once the store answers
 // again, the agent takes a new lease, registers again and converges onto
 // whatever the schedule then says.
+//
+// Fencing needs a running agent. Units outlive the daemon (so that a
+// restart of the daemon restarts no unit), so a daemon that stays down
+// longer than the TTL leaves its units running while the engine starts
+// them elsewhere; its agent stops them as soon as it runs again and
+// learns its lease is gone.
 package agent
 
 import (
