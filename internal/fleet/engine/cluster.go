@@ -268,8 +268,13 @@ func (c *cluster) reconcile() []clientv3.Op {
 		kept := false
 		for _, m := range sortedMachines(byMachine) {
 			p := byMachine[m]
-			if !state.HasMachine(m) || (kept && !fl.Global) {
-				continue // unplaced below
+			if !state.HasMachine(m) {
+				unplace(name, m) // its machine left
+				continue
+			}
+			if kept && !fl.Global {
+				unplace(name, m) // a second copy an older leader left
+				continue
 			}
 			kept = true
 			state.Assign(su, m)
@@ -283,19 +288,16 @@ func (c *cluster) reconcile() []clientv3.Op {
 			pending = append(pending, name)
 		}
 	}
-	// Unschedule what is no longer wanted, or whose machine left.
+	// Unschedule what is no longer wanted: units gone or inactive (the
+	// others were seen to above).
 	for name, byMachine := range c.schedule {
-		u, exists := c.units[name]
-		for _, m := range sortedMachines(byMachine) {
-			if !exists || u.DesiredState == registry.Inactive || !state.HasMachine(m) {
-				unplace(name, m)
+		if u, exists := c.units[name]; exists && u.DesiredState != registry.Inactive {
+			if _, err := c.fleetOf(u); err == nil && c.fleets[name].template == "" {
 				continue
 			}
-			if len(byMachine) > 1 && !c.fleets[name].fleet.Global {
-				if where, ok := state.MachineOf(name); ok && where != m {
-					unplace(name, m) // a second copy an older leader left
-				}
-			}
+		}
+		for _, m := range sortedMachines(byMachine) {
+			unplace(name, m)
 		}
 	}
 
