@@ -14,6 +14,8 @@ import (
 
 	"atoll.dev/atoll/internal/pki"
 	"atoll.dev/atoll/internal/playground"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 // clusterBench times cluster start for 3 and 10 machines, atoll against
@@ -48,10 +50,10 @@ func clusterBench(o options) ([]row, error) {
 		if len(atollUp[n]) == 0 {
 			continue
 		}
-		a := median(atollUp[n])
+		a := report.Median(atollUp[n])
 		rows = append(rows, row{
 			what:  fmt.Sprintf("cluster up to all healthy, %d machines (etcd: 3 members%s)", n, map[bool]string{true: " + 7 gRPC proxies", false: ""}[n == 10]),
-			atoll: a, peer: median(etcdUp[n]), unit: "s",
+			atoll: a, peer: report.Median(etcdUp[n]), unit: "s",
 			target: fmt.Sprintf("≤ %.0f s", targets[n]), met: a <= targets[n],
 		})
 	}
@@ -105,8 +107,8 @@ func atollCluster(o options, n int, readMem bool, mem *memoryFigures) (float64, 
 				clientRSS, clientPSS = append(clientRSS, rss), append(clientPSS, pss)
 			}
 		}
-		mem.memberRSS, mem.memberPSS = median(memberRSS), median(memberPSS)
-		mem.clientRSS, mem.clientPSS = median(clientRSS), median(clientPSS)
+		mem.memberRSS, mem.memberPSS = report.Median(memberRSS), report.Median(memberPSS)
+		mem.clientRSS, mem.clientPSS = report.Median(clientRSS), report.Median(clientPSS)
 	}
 	return took, nil
 }
@@ -214,8 +216,8 @@ func etcdCluster(o options, n int, readMem bool, mem *memoryFigures) (float64, e
 			}
 			prss, ppss = append(prss, r), append(ppss, s)
 		}
-		mem.etcdRSS, mem.etcdPSS = median(rss), median(pss)
-		mem.proxyRSS, mem.proxyPSS = median(prss), median(ppss)
+		mem.etcdRSS, mem.etcdPSS = report.Median(rss), report.Median(pss)
+		mem.proxyRSS, mem.proxyPSS = report.Median(prss), report.Median(ppss)
 	}
 	return took, nil
 }

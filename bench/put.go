@@ -15,6 +15,8 @@ import (
 
 	"atoll.dev/atoll/client"
 	"atoll.dev/atoll/internal/store"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 // putBench measures put throughput through a one-member store, atoll's
@@ -34,7 +36,7 @@ func putBench(o options) ([]row, error) {
 		etcdRates = append(etcdRates, rate)
 		fmt.Fprintf(os.Stderr, "put round %d: atoll %.0f/s, etcd %.0f/s\n", round, atollRates[round-1], rate)
 	}
-	a, e := median(atollRates), median(etcdRates)
+	a, e := report.Median(atollRates), report.Median(etcdRates)
 	return []row{{
 		what:  fmt.Sprintf("put throughput, one member, fsync on, %d puts (8 B keys, 256 B values), %d in flight on %d connections", o.puts, o.conc, o.conns),
 		atoll: a, peer: e, unit: "puts/s", target: "≥ 0.9× etcd", met: a >= 0.9*e,

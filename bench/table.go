@@ -5,7 +5,6 @@ import (
 	"io"
 	"os/exec"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 )
@@ -18,19 +17,6 @@ type row struct {
 	unit   string
 	target string
 	met    bool
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return 0
-	}
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func printTable(w io.Writer, o options, rows []row) {

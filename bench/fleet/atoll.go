@@ -24,6 +24,8 @@ import (
 	"atoll.dev/atoll/internal/service"
 	"atoll.dev/atoll/internal/service/memory"
 	"atoll.dev/atoll/internal/unit"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 // prefix is where the benchmark's registry lives.
@@ -199,7 +201,7 @@ func atollRun(ctx context.Context, o options, sc scenario, files []*unit.File, h
 	schedule.reset(start)
 	tr.states.reset(start)
 	stopProgress := progress(ctx, func() string {
-		return fmt.Sprintf("%s launched of %s, %d submitted, %d placements written", thousands(tr.count()), thousands(len(files)), submitted.Load(), schedule.get().puts)
+		return fmt.Sprintf("%s launched of %s, %d submitted, %d placements written", report.Thousands(tr.count()), report.Thousands(len(files)), submitted.Load(), schedule.get().puts)
 	})
 	defer stopProgress()
 	err = parallel(ctx, o.concurrency, len(files), func(i int) error {
@@ -441,19 +443,19 @@ func (t *tracker) follow(ctx context.Context, cli *clientv3.Client, created chan
 	t.fail(errors.New("states watch closed"))
 }
 
-type report struct {
+type stateReport struct {
 	unit, machine string
 	running       bool
 }
 
 func (t *tracker) apply(events []*clientv3.Event) {
-	reports := make([]report, 0, len(events))
+	reports := make([]stateReport, 0, len(events))
 	for _, ev := range events {
 		k, err := t.reg.ParseKey(ev.Kv.Key)
 		if err != nil || k.Kind != registry.KindState {
 			continue
 		}
-		r := report{unit: k.Unit, machine: k.Machine}
+		r := stateReport{unit: k.Unit, machine: k.Machine}
 		if ev.Type == clientv3.EventTypePut {
 			st, err := registry.DecodeState(k, ev.Kv.Value)
 			r.running = err == nil && st.Reached == registry.Launched && st.ActiveState == string(service.Active)

@@ -40,6 +40,8 @@ import (
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 type options struct {
@@ -65,7 +67,7 @@ type scenario struct {
 }
 
 func (s scenario) String() string {
-	return fmt.Sprintf("%s machines × %s units", thousands(s.machines), thousands(s.units))
+	return fmt.Sprintf("%s machines × %s units", report.Thousands(s.machines), report.Thousands(s.units))
 }
 
 func main() {
@@ -129,7 +131,7 @@ func run(ctx context.Context, o options, scenarios []scenario) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	startLoad := loadAverage()
+	startLoad := report.LoadAverage()
 	began := time.Now()
 	var measured []measuredScenario
 	for si, sc := range scenarios {
@@ -180,7 +182,7 @@ func run(ctx context.Context, o options, scenarios []scenario) error {
 		}
 		measured = append(measured, ms)
 	}
-	printTable(os.Stdout, o, startLoad, loadAverage(), measured)
+	printTable(os.Stdout, o, startLoad, report.LoadAverage(), measured)
 	fmt.Fprintf(os.Stderr, "run time %s\n", seconds(time.Since(began)))
 	return nil
 }

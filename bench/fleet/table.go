@@ -3,14 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/version"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 // measuredScenario is a scenario with a result per round of each
@@ -35,38 +34,21 @@ func printTable(w io.Writer, o options, startLoad, endLoad string, measured []me
 	fmt.Fprintln(w, "| measurement | atoll | floor | atoll/floor | target | met | etcd requests/unit, atoll | etcd requests/unit, floor |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, ms := range measured {
-		atoll := time.Duration(median(ms.atoll, func(r atollResult) float64 { return float64(r.elapsed) }))
-		floor := time.Duration(median(ms.floor, func(r floorResult) float64 { return float64(r.elapsed) }))
-		opsAtoll := median(ms.atoll, func(r atollResult) float64 { return r.ops.total() / float64(ms.units) })
-		opsFloor := median(ms.floor, func(r floorResult) float64 { return r.ops.total() / float64(ms.units) })
+		atoll := time.Duration(report.MedianOf(ms.atoll, func(r atollResult) float64 { return float64(r.elapsed) }))
+		floor := time.Duration(report.MedianOf(ms.floor, func(r floorResult) float64 { return float64(r.elapsed) }))
+		opsAtoll := report.MedianOf(ms.atoll, func(r atollResult) float64 { return r.ops.total() / float64(ms.units) })
+		opsFloor := report.MedianOf(ms.floor, func(r floorResult) float64 { return r.ops.total() / float64(ms.units) })
 		ratio := float64(atoll) / float64(floor)
 		fmt.Fprintf(w, "| %s: from the first submission to every unit launched (floor: %s one-key transactions) | %s | %s | %.2f× | ≤ %.0f× | %s | %.2f | %.2f |\n",
-			ms.scenario, thousands(ms.units), seconds(atoll), seconds(floor), ratio, ratioTarget, met(ratio <= ratioTarget), opsAtoll, opsFloor)
+			ms.scenario, report.Thousands(ms.units), seconds(atoll), seconds(floor), ratio, ratioTarget, met(ratio <= ratioTarget), opsAtoll, opsFloor)
 
-		moved := int(median(ms.atoll, func(r atollResult) float64 { return float64(r.moved) }))
-		fo := time.Duration(median(ms.atoll, func(r atollResult) float64 { return float64(r.failover) }))
-		expiry := time.Duration(median(ms.atoll, func(r atollResult) float64 { return float64(r.expiry) }))
+		moved := int(report.MedianOf(ms.atoll, func(r atollResult) float64 { return float64(r.moved) }))
+		fo := time.Duration(report.MedianOf(ms.atoll, func(r atollResult) float64 { return float64(r.failover) }))
+		expiry := time.Duration(report.MedianOf(ms.atoll, func(r atollResult) float64 { return float64(r.expiry) }))
 		target := o.ttl + time.Second
 		fmt.Fprintf(w, "| %s: from a machine's death (%d units; its agent stopped just after renewing its lease) to its units launched elsewhere; the lease expired after %s | %s | - | - | ≤ %s (TTL + 1 s) | %s | - | - |\n",
 			ms.scenario, moved, seconds(expiry), seconds(fo), seconds(target), met(fo <= target))
 	}
-}
-
-// median of one figure over the rounds.
-func median[R any](rs []R, figure func(R) float64) float64 {
-	s := make([]float64, len(rs))
-	for i, r := range rs {
-		s[i] = figure(r)
-	}
-	slices.Sort(s)
-	n := len(s)
-	switch {
-	case n == 0:
-		return 0
-	case n%2 == 1:
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func met(ok bool) string {
@@ -82,26 +64,4 @@ func seconds(d time.Duration) string {
 		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 	}
 	return fmt.Sprintf("%.2f s", d.Seconds())
-}
-
-// thousands prints n as the issue does: 1,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// loadAverage is /proc/loadavg's three averages, as printed there.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) < 3 {
-		return "unknown"
-	}
-	return strings.Join(fields[:3], " ")
 }

@@ -15,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"atoll.dev/atoll/internal/runtime/imagetest"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 // bigRef names the 50 MB image in its layout.
@@ -93,7 +95,7 @@ func bigBench(ctx context.Context, o options, w *work, testapp string) ([]row, e
 	return []row{{
 		what: fmt.Sprintf("first run of a %.0f MB image (%d gzip layers, %.0f MB compressed, %d files and symlinks), `pod run --rm --net=none LAYOUT` on a fresh root, import and unpack included; peer `umoci unpack` into a fresh directory",
 			float64(img.bytes)/1e6, img.layers, float64(img.compressed)/1e6, img.entries),
-		atoll: median(contenders[0].took), peer: median(contenders[1].took), target: 1,
+		atoll: report.Median(contenders[0].took), peer: report.Median(contenders[1].took), target: 1,
 	}}, nil
 }
 

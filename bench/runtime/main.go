@@ -37,6 +37,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 type options struct {
@@ -115,7 +117,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer w.close(&err)
-	startLoad := loadAverage()
+	startLoad := report.LoadAverage()
 
 	testapp := filepath.Join(w.dir, "testapp")
 	fmt.Fprintln(os.Stderr, "building the test program")
@@ -137,6 +139,6 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		rows = append(rows, r...)
 	}
-	printTable(os.Stdout, o, startLoad, loadAverage(), rows)
+	printTable(os.Stdout, o, startLoad, report.LoadAverage(), rows)
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"atoll.dev/atoll/internal/runtime/imagetest"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 // smallRef names the one-layer image of the test program everywhere.
@@ -116,13 +118,13 @@ func smallBench(ctx context.Context, o options, w *work, testapp string) ([]row,
 	ready := "`runc run` on a ready bundle (loopback only)"
 	return []row{
 		{what: "`pod run --rm`, default network; peer `podman run --rm`, its default network",
-			atoll: median(atollDefault.took), peer: median(podmanDefault.took), target: 0.25},
+			atoll: report.Median(atollDefault.took), peer: report.Median(podmanDefault.took), target: 0.25},
 		{what: "`pod run --rm`, default network; peer " + ready,
-			atoll: median(atollDefault.took), peer: median(runc.took), target: 2},
+			atoll: report.Median(atollDefault.took), peer: report.Median(runc.took), target: 2},
 		{what: "`pod run --rm --net=none`; peer `podman run --rm --network=none`, for information",
-			atoll: median(atollNone.took), peer: median(podmanNone.took)},
+			atoll: report.Median(atollNone.took), peer: report.Median(podmanNone.took)},
 		{what: "`pod run --rm --net=none`; peer " + ready + ", for information",
-			atoll: median(atollNone.took), peer: median(runc.took)},
+			atoll: report.Median(atollNone.took), peer: report.Median(runc.took)},
 	}, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,19 +16,6 @@ type row struct {
 	what        string
 	atoll, peer time.Duration
 	target      float64 // the most atoll/peer may be; 0: none, for information
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	n := len(s)
-	switch {
-	case n == 0:
-		return 0
-	case n%2 == 1:
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // ms formats a duration for the table and the per-round lines.

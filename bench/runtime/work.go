@@ -175,16 +175,3 @@ func unescapeMountPath(s string) string {
 	}
 	return b.String()
 }
-
-// loadAverage is /proc/loadavg's three averages, as printed there.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) < 3 {
-		return "unknown"
-	}
-	return strings.Join(fields[:3], " ")
-}

@@ -35,6 +35,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 type options struct {
@@ -102,7 +104,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	startLoad := loadAverage()
+	startLoad := report.LoadAverage()
 	sequential := &contender{name: "atoll"}
 	concurrent := &contender{name: fmt.Sprintf("atoll, %d goroutines", o.concurrency)}
 	floor := &contender{name: "floor"}
@@ -137,7 +139,7 @@ func run(ctx context.Context, o options) (err error) {
 				round, r.c.name+":", ms(res.start), ms(res.stop), res.rssPerUnit, res.heapPerUnit, res.stackPerUnit, res.goroutinesPerUnit)
 		}
 	}
-	printTable(os.Stdout, o, startLoad, loadAverage(), nofile, sequential, concurrent, floor)
+	printTable(os.Stdout, o, startLoad, report.LoadAverage(), nofile, sequential, concurrent, floor)
 	return nil
 }
 

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
-	"strconv"
 	"time"
+
+	"atoll.dev/atoll/bench/internal/report"
 )
 
 // contender is one way of running the units, with a result per round.
@@ -16,36 +16,19 @@ type contender struct {
 }
 
 func (c *contender) start() time.Duration {
-	return time.Duration(median(c.results, func(r result) float64 { return float64(r.start) }))
+	return time.Duration(report.MedianOf(c.results, func(r result) float64 { return float64(r.start) }))
 }
 
 func (c *contender) stop() time.Duration {
-	return time.Duration(median(c.results, func(r result) float64 { return float64(r.stop) }))
+	return time.Duration(report.MedianOf(c.results, func(r result) float64 { return float64(r.stop) }))
 }
 
 func (c *contender) startStop() time.Duration {
-	return time.Duration(median(c.results, func(r result) float64 { return float64(r.start + r.stop) }))
+	return time.Duration(report.MedianOf(c.results, func(r result) float64 { return float64(r.start + r.stop) }))
 }
 
 func (c *contender) rss() float64 {
-	return median(c.results, func(r result) float64 { return r.rssPerUnit })
-}
-
-// median of one figure over the rounds.
-func median(rs []result, figure func(result) float64) float64 {
-	s := make([]float64, len(rs))
-	for i, r := range rs {
-		s[i] = figure(r)
-	}
-	slices.Sort(s)
-	n := len(s)
-	switch {
-	case n == 0:
-		return 0
-	case n%2 == 1:
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return report.MedianOf(c.results, func(r result) float64 { return r.rssPerUnit })
 }
 
 // ms formats a duration for the table and the per-round lines.
@@ -56,17 +39,8 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
-// thousands prints n as the issue does: 1,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
 func printTable(w io.Writer, o options, startLoad, endLoad string, nofile uint64, seq, conc, floor *contender) {
-	n := thousands(o.units)
+	n := report.Thousands(o.units)
 	fmt.Fprintf(w, "atoll builtin service manager vs floor; %s, %d cores, load average %s at start, %s at end; %d rounds (median), open files limit %d, %s\n\n",
 		runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), startLoad, endLoad, o.rounds, nofile, time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintln(w, "| measurement | atoll | floor | atoll/floor | target | met |")
