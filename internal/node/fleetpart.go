@@ -222,7 +222,7 @@ func (p *fleetListenPart) Run(ctx context.Context) error {
 		return fmt.Errorf("fleet API on %s: %w", addr, err)
 	}
 	if files := p.sys.identity.tls; files != nil {
-		conf, err := fleetapi.TLSConfig(files.CA, files.Cert, files.Key)
+		conf, err := files.ServerTLS()
 		if err != nil {
 			l.Close()
 			return fmt.Errorf("fleet API TLS: %w", err)

@@ -179,7 +179,7 @@ func TestTLS(t *testing.T) {
 	node := issue("node", "node", true)
 	client := issue("client", "client", false)
 
-	cfg, err := TLSConfig(node.CA, node.Cert, node.Key)
+	cfg, err := node.ServerTLS()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,11 +223,11 @@ func TestTLS(t *testing.T) {
 	if _, err := cl.Machines(context.Background()); err == nil {
 		t.Error("Machines without a client certificate succeeded")
 	}
-	if _, err := TLSConfig(node.CA, filepath.Join(dir, "missing.crt"), node.Key); err == nil || !strings.Contains(err.Error(), "missing.crt") {
+	if _, err := (pki.Files{CA: node.CA, Cert: filepath.Join(dir, "missing.crt"), Key: node.Key}).ServerTLS(); err == nil || !strings.Contains(err.Error(), "missing.crt") {
 		t.Errorf("TLSConfig with a missing certificate: %v, want an error naming it", err)
 	}
 	// A client certificate can't serve.
-	if _, err := TLSConfig(client.CA, client.Cert, client.Key); err == nil {
+	if _, err := client.ServerTLS(); err == nil {
 		t.Error("TLSConfig with a client-only certificate succeeded")
 	}
 }

@@ -124,7 +124,8 @@
 //     and turn a start asked meanwhile into one restart, so fleetctl's
 //     restart works and restarts the unit, which fleetd's often did not.
 //
-// The journal route, Unit.reason and TLS (TLSConfig: client certificates
-// signed by the cluster CA, TLS 1.2+) are atoll's; fleet had no
-// authentication.
+// The journal route, Unit.reason and TLS are atoll's; fleet had no
+// authentication. On TCP the daemon serves the API with its machine
+// certificate (pki.Files.ServerTLS) and requires client certificates
+// signed by the cluster CA, TLS 1.2 or later.
 package fleetapi
